@@ -1,0 +1,16 @@
+//! The kernel's pure logic: no registers, no MMIO, no `unsafe`.
+//!
+//! Everything here builds for the host as well as for `aarch64-unknown-none`, so plain
+//! `cargo test` checks it without QEMU. The kernel (`kernel/`) owns the hardware and calls in.
+//!
+//! - [`pte`]: how a page-table entry is encoded (Arm ARM D8.3, VMSAv8-64 descriptors).
+//! - [`board`]: the machine configuration derived from the device tree QEMU hands over.
+//! - [`frames`]: the physical frame allocator's bookkeeping (who owns which 4 KiB frame).
+//! - [`cmdline`]: the kernel command line (`/chosen/bootargs`).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod board;
+pub mod cmdline;
+pub mod frames;
+pub mod pte;

@@ -1,0 +1,10 @@
+//! 64-bit Arm (ARMv8-A), as QEMU's `virt` board presents it.
+
+pub mod boot;
+pub mod cpu;
+pub mod exceptions;
+pub mod fpu;
+pub mod gic;
+pub mod mmu;
+pub mod psci;
+pub mod timer;
