@@ -129,8 +129,8 @@ fn boot_primary(fdt_pointer: u64) -> ! {
 fn boot_secondary(core: usize) -> ! {
     mm::kernel_map::activate_on_this_core();
     init_core_interrupts(core);
-    percpu::this().online.store(true, Ordering::Release);
     log::info!("core {core} online (mpidr {:#x})", cpu::mpidr_affinity());
+    percpu::this().online.store(true, Ordering::Release);
     smp::self_test_secondary();
     exceptions::enter_user(sched::finish(sched::lock()))
 }

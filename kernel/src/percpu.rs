@@ -15,6 +15,9 @@ pub struct PerCpu {
     pub online: AtomicBool,
     /// Timer ticks handled on this core.
     pub ticks: AtomicU64,
+    /// Set when a thread is made runnable on this core: the idle loop takes the kernel lock
+    /// only then.
+    pub need_resched: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -23,6 +26,7 @@ const INIT: PerCpu = PerCpu {
     core: 0,
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
+    need_resched: AtomicBool::new(false),
 };
 
 static mut PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

@@ -1,10 +1,16 @@
 //! Threads, address spaces and the scheduler, under the big kernel lock.
 //!
 //! # Locking
-//! One ticket lock ([`lock`]) guards all kernel state, as in seL4: a core takes it on entry from
+//! One spin lock ([`lock`]) guards all kernel state, as in seL4: a core takes it on entry from
 //! EL0 and releases it just before returning to EL0 or going idle. The kernel runs with IRQs
-//! masked, so a core never waits for the lock while holding it, and the ticket order makes the
-//! lock fair between cores. Interrupts are taken only by idle cores and by EL0.
+//! masked, so a core never waits for the lock while holding it. Interrupts are taken only by
+//! idle cores and by EL0.
+//!
+//! The lock is a plain test-and-set lock, not a ticket lock: under QEMU several virtual cores
+//! share few host cores, and a ticket lock hands the lock to a waiter that the host may not be
+//! running, so every other core convoys behind it (seen: boot stalled for seconds on 8 cores).
+//! Idle cores take the lock only when their `need_resched` flag says work arrived, never on a
+//! mere timer tick.
 //!
 //! A thread's saved context is written only under the lock while the thread is not running, or
 //! by the entry code of the one core that runs it.
@@ -23,7 +29,8 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 use klogic::board::MAX_CPUS;
-use spin::mutex::{TicketMutex, TicketMutexGuard};
+use core::sync::atomic::Ordering;
+use spin::mutex::{SpinMutex, SpinMutexGuard};
 
 /// A thread id.
 pub type ThreadId = u64;
@@ -89,15 +96,15 @@ pub struct Kernel {
     pub cores: usize,
 }
 
-static KERNEL: spin::Once<TicketMutex<Kernel>> = spin::Once::new();
+static KERNEL: spin::Once<SpinMutex<Kernel>> = spin::Once::new();
 
 /// The big kernel lock guard.
-pub type Guard = TicketMutexGuard<'static, Kernel>;
+pub type Guard = SpinMutexGuard<'static, Kernel>;
 
 /// Creates the kernel state (core 0, once, before any user thread exists).
 pub fn init(cores: usize) {
     KERNEL.call_once(|| {
-        TicketMutex::new(Kernel {
+        SpinMutex::new(Kernel {
             threads: BTreeMap::new(),
             vspaces: BTreeMap::new(),
             run_queues: core::array::from_fn(|_| VecDeque::new()),
@@ -171,6 +178,7 @@ impl Kernel {
         t.state = State::Runnable;
         let core = t.core;
         self.run_queues[core].push_back(id);
+        percpu::of(core).need_resched.store(true, Ordering::Release);
         if core != percpu::core_id() {
             smp::kick(core); // it may be idle in WFI
         }
@@ -289,6 +297,7 @@ impl Kernel {
 
     /// The context to run next on `core`, switching address spaces if needed.
     fn pick(&mut self, core: usize) -> Option<*mut UserContext> {
+        percpu::of(core).need_resched.store(false, Ordering::Relaxed);
         if self.current[core].is_none() {
             let id = self.run_queues[core].pop_front()?;
             self.current[core] = Some(id);
@@ -335,11 +344,15 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
             return ctx;
         }
         drop(k);
-        // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives between
-        // the unlock and the WFI is not missed; it is then taken in the short unmasked window.
-        cpu::wait_for_interrupt();
-        cpu::irq_enable();
-        cpu::irq_disable();
+        let me = percpu::this();
+        while !me.need_resched.load(Ordering::Acquire) {
+            // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives
+            // between the check and the WFI is not missed; it is then taken in the short
+            // unmasked window.
+            cpu::wait_for_interrupt();
+            cpu::irq_enable();
+            cpu::irq_disable();
+        }
         k = lock();
     }
 }

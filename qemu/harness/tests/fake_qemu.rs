@@ -404,7 +404,7 @@ fn machine_configuration_and_smp_matrix() {
          qemu-arg: -d int\n\
          qemu-arg: -semihosting\n\
          expect (?m)^args: -M virt,gic-version=3 -cpu cortex-a72 -smp 2 -m 1G -display none \
-         -monitor none -serial stdio -no-reboot -kernel \\S+ -append console=ttyAMA0 debug \
+         -monitor none -serial stdio -no-reboot -nic none -kernel \\S+ -append console=ttyAMA0 debug \
          -d int -semihosting$\n",
     );
     let ran = case.run_with(&["--matrix-smp", "1,3", &case.scenarios()]);

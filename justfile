@@ -1,0 +1,43 @@
+# Commands for building, booting, testing and debugging the kernel. `just --list` shows them.
+#
+# QEMU options go after the recipe as NAME=VALUE words, e.g. `just qemu SMP=8 MEM=1G`
+# (see qemu/run.sh for all of them).
+
+kernel_target := "aarch64-unknown-none-softfloat"
+user_target := "aarch64-unknown-none"
+
+# List the recipes.
+default:
+    @just --list
+
+# Check (and on CI or as root, install) what building and running needs.
+setup:
+    @qemu/setup.sh
+
+# Build the user programs and the kernel that embeds the root task.
+build: setup
+    cargo build --release -p module-server --target {{user_target}}
+    cargo build --release -p kernel --target {{kernel_target}}
+
+# Build everything and boot to the serial console (SMP=4 MEM=512M APPEND=... EL2=1 GDB=1).
+qemu *ARGS: build
+    @qemu/run.sh {{ARGS}}
+
+# Host unit tests, then every serial scenario in QEMU; ends with `N passed, N failed`.
+test: build
+    @qemu/test.sh
+
+# GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
+gdb *ARGS: build
+    @qemu/gdb.sh {{ARGS}}
+
+# Name the kernel addresses of a panic backtrace: `just symbolize 0xffff0000402... ...`.
+symbolize +ADDRS:
+    @gdb-multiarch -batch -nx -ex 'file target/{{kernel_target}}/release/kernel' {{ replace_regex(ADDRS, '(\S+)', "-ex 'info symbol $1' -ex 'info line *$1'") }}
+
+# Static checks: formatting and clippy on host and target crates.
+lint:
+    cargo fmt --all --check
+    cargo clippy --all-targets -- -D warnings
+    cargo clippy --release -p module-server --target {{user_target}} -- -D warnings
+    cargo clippy --release -p kernel --target {{kernel_target}} -- -D warnings

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `just test`: the host unit tests, then every serial scenario in QEMU (the boot scenarios on
+# 1, 2, 4 and 8 cores, the rest on the default 4). Ends with one line `N passed, N failed` that
+# counts both, and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0 failed=0 status=0
+log=target/host-tests.log
+mkdir -p target
+
+echo "== host unit tests (cargo test)"
+cargo test 2>&1 | tee "$log" | grep -E '^(test result|error)|FAILED|panicked' || true
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+    sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
+if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # a build failure counts too
+
+harness=target/debug/harness
+cargo build -q -p harness || status=1
+run_harness() {
+    local out
+    out=$(mktemp)
+    "$harness" "$@" | tee "$out"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    read -r p f < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$out" | tail -n1)
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+    rm -f "$out"
+}
+
+echo "== serial scenarios, boot on 1, 2, 4 and 8 cores"
+run_harness --matrix-smp 1,2,4,8 qemu/scenarios/boot
+echo "== serial scenarios"
+run_harness qemu/scenarios
+
+echo "$passed passed, $failed failed"
+[ "$status" = 0 ] && [ "$failed" = 0 ]
