@@ -173,5 +173,5 @@ pub fn stack_bounds(core: usize) -> (usize, usize) {
 
 /// The upper-half address of the secondary cores' entry point.
 pub fn secondary_entry_address() -> usize {
-    secondary_entry as usize
+    secondary_entry as *const () as usize
 }
