@@ -7,10 +7,14 @@
 //! - [`board`]: the machine configuration derived from the device tree QEMU hands over.
 //! - [`frames`]: the physical frame allocator's bookkeeping (who owns which 4 KiB frame).
 //! - [`cmdline`]: the kernel command line (`/chosen/bootargs`).
+//! - [`cdt`]: the capability derivation tree (copy, mint, move, delete, revoke).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod board;
+pub mod cdt;
 pub mod cmdline;
 pub mod frames;
 pub mod pte;
