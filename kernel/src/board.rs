@@ -9,7 +9,7 @@ static BOARD: spin::Once<BoardConfig<'static>> = spin::Once::new();
 /// the RAM the kernel was loaded into (where QEMU puts it for ELF kernels: the 1 GiB-aligned
 /// block below the image). The magic is checked before anything else is read.
 pub fn init(pointer: u64, kernel_phys: u64) -> Result<&'static BoardConfig<'static>, BoardError> {
-    let pa = if pointer != 0 { pointer } else { kernel_phys & !((1 << 30) - 1) };
+    let pa = fdt_phys(pointer, kernel_phys);
     // SAFETY: the boot tables map all of the first 8 GiB of physical space; 8 bytes are read to
     // check the magic and the size before the whole blob is looked at.
     let header = unsafe { core::slice::from_raw_parts(phys_to_virt(pa) as *const u8, 8) };

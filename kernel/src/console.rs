@@ -46,11 +46,16 @@ pub fn write_user(bytes: &[u8]) {
     CONSOLE.lock().write_bytes(bytes);
 }
 
-/// Moves received bytes into `buf` (as many as fit); returns how many. The receive interrupt is
-/// cleared only once the FIFO is empty, so bytes left behind raise it again.
+/// Moves received bytes into `buf` (as many as fit); returns how many.
+///
+/// The receive interrupt is cleared *before* draining: a byte that arrives after the drain
+/// raises it again. (Clearing after the drain lost bytes: one arriving between the last read
+/// and the clear had its interrupt wiped and sat in the FIFO unseen.) Bytes left behind when
+/// `buf` is full keep the level-triggered interrupt asserted.
 pub fn receive(buf: &mut [u8]) -> usize {
     let c = CONSOLE.lock();
     let Some(uart) = &c.uart else { return 0 };
+    uart.clear_rx_interrupt();
     let mut n = 0;
     while n < buf.len() {
         match uart.get() {
@@ -58,10 +63,7 @@ pub fn receive(buf: &mut [u8]) -> usize {
                 buf[n] = b;
                 n += 1;
             }
-            None => {
-                uart.clear_rx_interrupt();
-                break;
-            }
+            None => break,
         }
     }
     n

@@ -328,11 +328,6 @@ impl Kernel {
     fn leave_user_space(&self) {
         mmu::set_user_tables(kernel_map::empty_user_root(), 0);
     }
-
-    /// Threads alive.
-    pub fn thread_count(&self) -> usize {
-        self.threads.len()
-    }
 }
 
 /// Releases the lock and returns the context this core runs next, idling (with the lock
