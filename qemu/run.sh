@@ -30,5 +30,9 @@ args=(-M "$machine" -cpu cortex-a72 -smp "$SMP" -m "$MEM" -nographic -nic none -
 [ "$ICOUNT" = 1 ] && args+=(-icount shift=0)
 
 echo "run: qemu-system-aarch64 ${args[*]}"
-echo "run: Ctrl-A X quits QEMU${GDB:+}$([ "$GDB" = 1 ] && echo "; halted: attach with 'just gdb' from another terminal")"
+if [ "$GDB" = 1 ]; then
+    echo "run: Ctrl-A X quits QEMU; halted: attach with 'just gdb' from another terminal"
+else
+    echo "run: Ctrl-A X quits QEMU"
+fi
 exec qemu-system-aarch64 "${args[@]}"

@@ -26,6 +26,11 @@ pub fn fdt_phys(pointer: u64, kernel_phys: u64) -> u64 {
     if pointer != 0 { pointer } else { kernel_phys & !((1 << 30) - 1) }
 }
 
+/// The configuration, if [`init`] has succeeded (the panic handler asks before using it).
+pub fn try_get() -> Option<&'static BoardConfig<'static>> {
+    BOARD.get()
+}
+
 /// The configuration (after [`init`]).
 pub fn get() -> &'static BoardConfig<'static> {
     BOARD.get().expect("board configuration read before init")

@@ -68,7 +68,6 @@ fn boot_primary(fdt_pointer: u64) -> ! {
         // No console without the device tree: halt where a debugger will find us.
         Err(e) => panic!("device tree unusable: {}", e.describe()),
     };
-    panic::BOARD_READY.store(true, Ordering::Release);
     // SAFETY: the UART base comes from the device tree; the boot tables map the first GiB of
     // physical space (all MMIO on `virt`) as device memory in the linear map, and the kernel
     // tables map this page likewise.

@@ -27,26 +27,14 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     console::write_panic_line(format_args!("[cpu{core}] backtrace (frame pointers; `just symbolize ADDR...` names them):"));
     backtrace(core);
     console::write_panic_line(format_args!("[cpu{core}] end of panic report"));
-    if board_flag("panic=poweroff") {
-        if let Some(b) = board_get() {
+    // The panic may come before the board (and so the command line) is known.
+    if let Some(b) = board::try_get() {
+        if b.cmdline.get("panic") == Some("poweroff") {
             let _ = psci::system_off(b.psci);
         }
     }
     cpu::halt();
 }
-
-fn board_get() -> Option<&'static klogic::board::BoardConfig<'static>> {
-    // The panic may come before the board is known.
-    BOARD_READY.load(Ordering::Acquire).then(board::get)
-}
-
-fn board_flag(spec: &str) -> bool {
-    let (key, value) = spec.split_once('=').unwrap_or((spec, "1"));
-    board_get().is_some_and(|b| b.cmdline.get(key) == Some(value))
-}
-
-/// Set once the board configuration is readable.
-pub static BOARD_READY: AtomicBool = AtomicBool::new(false);
 
 /// Walks the chain of frame records ({previous fp, return address}) on this core's stack.
 fn backtrace(core: usize) {

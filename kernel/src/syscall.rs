@@ -5,7 +5,6 @@ use crate::arch::exceptions::UserContext;
 use crate::arch::psci;
 use crate::{board, console, mm, percpu, sched};
 use abi::{Error, InfoKey, Syscall};
-use alloc::vec;
 
 /// What a syscall did to its caller.
 enum Outcome {
@@ -53,9 +52,10 @@ fn dispatch(k: &mut sched::Guard, core: usize, call: Syscall, a: [u64; 6]) -> Re
             if len > abi::DEBUG_WRITE_MAX {
                 return Err(Error::InvalidArgument);
             }
-            let mut buf = vec![0u8; len as usize];
-            k.vspace(my_vs).ok_or(Error::NotFound)?.read_user(a[0], &mut buf)?;
-            console::write_user(&buf);
+            let mut buf = [0u8; abi::DEBUG_WRITE_MAX as usize];
+            let buf = &mut buf[..len as usize];
+            k.vspace(my_vs).ok_or(Error::NotFound)?.read_user(a[0], buf)?;
+            console::write_user(buf);
             ok(len)
         }
         Syscall::DebugRead => match k.console_read(core) {

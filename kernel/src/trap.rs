@@ -47,41 +47,44 @@ pub fn kernel_irq() {
 fn kill_for_fault(k: &mut sched::Guard, fault: Syndrome, far: u64, esr: u64) {
     let core = percpu::core_id();
     let Some(t) = k.current(core) else { return };
-    let pc = t.ctx.pc;
-    let what = match fault {
-        Syndrome::DataAbort { write, status } => {
-            let (name, level) = fault_status_name(status);
-            let access = if write { "write" } else { "read" };
-            match level {
-                Some(l) => format_fault(format_args!("data abort ({access}, {name} level {l}) at address {far:#x}")),
-                None => format_fault(format_args!("data abort ({access}, {name}) at address {far:#x}")),
-            }
-        }
-        Syndrome::InstructionAbort { status } => {
-            let (name, level) = fault_status_name(status);
-            format_fault(format_args!("instruction abort ({name} level {}) at address {far:#x}", level.unwrap_or(0)))
-        }
-        Syndrome::Undefined => format_fault(format_args!("undefined instruction at address {pc:#x}")),
-        Syndrome::PcAlignment => format_fault(format_args!("misaligned pc at address {far:#x}")),
-        Syndrome::SpAlignment => format_fault(format_args!("misaligned stack pointer {:#x}", t.ctx.sp)),
-        Syndrome::Breakpoint => format_fault(format_args!("breakpoint at address {pc:#x}")),
-        Syndrome::Other { class } => format_fault(format_args!("exception class {class:#x} (esr {esr:#x})")),
-        Syndrome::Syscall => unreachable!("syscalls are not faults"),
-    };
-    log::warn!(
-        "user fault: thread {} '{}' {}, pc={pc:#x}: thread killed",
-        t.id,
-        t.name,
-        core::str::from_utf8(what.as_bytes()).unwrap_or("?")
-    );
+    let what = FaultReport { fault, far, esr, pc: t.ctx.pc, sp: t.ctx.sp };
+    log::warn!("user fault: thread {} '{}' {what}, pc={:#x}: thread killed", t.id, t.name, t.ctx.pc);
     k.exit_current(core, abi::EXIT_KILLED, true);
 }
 
-fn format_fault(args: core::fmt::Arguments<'_>) -> console::LineBuf {
-    use core::fmt::Write;
-    let mut b = console::LineBuf::new();
-    let _ = b.write_fmt(args);
-    b
+/// A user fault, described for the log: what happened and at which address.
+struct FaultReport {
+    fault: Syndrome,
+    far: u64,
+    esr: u64,
+    pc: u64,
+    sp: u64,
+}
+
+impl core::fmt::Display for FaultReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let FaultReport { fault, far, esr, pc, sp } = *self;
+        match fault {
+            Syndrome::DataAbort { write, status } => {
+                let (name, level) = fault_status_name(status);
+                let access = if write { "write" } else { "read" };
+                match level {
+                    Some(l) => write!(f, "data abort ({access}, {name} level {l}) at address {far:#x}"),
+                    None => write!(f, "data abort ({access}, {name}) at address {far:#x}"),
+                }
+            }
+            Syndrome::InstructionAbort { status } => {
+                let (name, level) = fault_status_name(status);
+                write!(f, "instruction abort ({name} level {}) at address {far:#x}", level.unwrap_or(0))
+            }
+            Syndrome::Undefined => write!(f, "undefined instruction at address {pc:#x}"),
+            Syndrome::PcAlignment => write!(f, "misaligned pc at address {far:#x}"),
+            Syndrome::SpAlignment => write!(f, "misaligned stack pointer {sp:#x}"),
+            Syndrome::Breakpoint => write!(f, "breakpoint at address {pc:#x}"),
+            Syndrome::Other { class } => write!(f, "exception class {class:#x} (esr {esr:#x})"),
+            Syndrome::Syscall => write!(f, "syscall (not a fault)"),
+        }
+    }
 }
 
 /// Acknowledges and handles every pending interrupt. Returns true if the tick fired.
