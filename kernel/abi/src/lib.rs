@@ -4,24 +4,54 @@
 //!
 //! A user thread enters the kernel with `svc #0`:
 //!
-//! | register | on entry            | on return                                   |
-//! |----------|---------------------|---------------------------------------------|
-//! | `x8`     | the [`Syscall`] number | unchanged                                 |
-//! | `x0..x5` | arguments 0 to 5    | `x0`: 0 on success, else an [`Error`] code  |
-//! |          |                     | `x1..x3`: results (meaning per syscall)     |
+//! | register | on entry               | on return                                   |
+//! |----------|------------------------|---------------------------------------------|
+//! | `x8`     | the [`Syscall`] number | unchanged                                   |
+//! | `x0..x7` | arguments 0 to 7       | `x0`: 0 on success, else an [`Error`] code  |
+//! |          |                        | `x1..x7`: results (meaning per syscall)     |
 //!
-//! All other general-purpose registers, `sp`, and the condition flags are preserved. The immediate
-//! of `svc` is ignored. An unknown number in `x8` returns [`Error::InvalidSyscall`]; it never
-//! faults the thread and never disturbs the kernel.
+//! Registers a syscall does not document as results keep their values, as do `x9..x30`, `sp`
+//! and the condition flags. The immediate of `svc` is ignored. An unknown number in `x8` returns
+//! [`Error::InvalidSyscall`]; it never faults the thread and never disturbs the kernel.
 //!
 //! Pointers passed in are user virtual addresses; the kernel checks that the whole range is mapped
 //! user-readable (or writable) before touching it and answers [`Error::BadAddress`] if not.
 //!
+//! # Capabilities
+//!
+//! Every kernel object is named by a capability held in a slot of a *CNode* (an array of 2^radix
+//! slots). A thread's *CSpace* is its root CNode. Syscalls name a slot with a [`CPtr`]: either a
+//! slot of the caller's root CNode, or a slot of a CNode whose capability sits in the root CNode
+//! (two levels; see [`CPtr`]). A capability is (object, [`Rights`], badge). Copies and mints are
+//! *children* of their source in the derivation tree; [`Syscall::CapRevoke`] removes every
+//! descendant wherever it sits. Deleting the last capability to an object destroys the object and
+//! returns its memory to the [`ObjectType::Quota`] it was charged to.
+//!
+//! Object creation ([`Syscall::Create`]) is charged to a quota capability: a program without one
+//! cannot make the kernel allocate anything. See [`charge`] for what each object costs.
+//!
+//! # IPC
+//!
+//! Endpoints carry messages: a [`MsgInfo`] word (label, length, capability flag), up to
+//! [`MSG_MAX_WORDS`] message words — the first [`MSG_REG_WORDS`] in registers `x2..x5`, the rest
+//! in the thread's [`IpcBuffer`] — and optionally one capability (the sender's endpoint capability
+//! needs [`Rights::GRANT`]). The receiver learns the badge of the capability the sender used.
+//! `Call` blocks the caller until the receiver answers with `Reply` (or `ReplyRecv`); the kernel
+//! keeps the reply target in the receiver's thread, so no reply capability is handled by users.
+//! Notifications are a word of bits: `Signal` ORs the capability's badge in, `Wait` and `Poll`
+//! take (and clear) the word.
+//!
+//! # Faults
+//!
+//! A fault at EL0 (data or instruction abort, undefined instruction, alignment) is sent, as if
+//! by `Call`, to the thread's fault endpoint with label [`FAULT_LABEL`]; see [`FaultKind`] and
+//! [`FaultReply`]. A thread without a fault endpoint is suspended and the kernel logs one line.
+//!
 //! # Address-space layout of a user program
 //!
-//! Programs are linked at [`USER_IMAGE_BASE`] (see `linker/user.ld`); the kernel gives the first
-//! thread a stack of [`USER_STACK_SIZE`] bytes ending at [`USER_STACK_TOP`]. Virtual addresses
-//! at or above [`USER_VA_END`] are never user addresses.
+//! Programs are linked at [`USER_IMAGE_BASE`] (see `linker/user.ld`); the kernel gives the root
+//! task a stack of [`USER_STACK_SIZE`] bytes ending at [`USER_STACK_TOP`] and its [`BootInfo`]
+//! at [`BOOT_INFO_VA`]. Virtual addresses at or above [`USER_VA_END`] are never user addresses.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -31,6 +61,10 @@ pub const USER_IMAGE_BASE: u64 = 0x0040_0000;
 pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
 /// Size of the first thread's stack.
 pub const USER_STACK_SIZE: u64 = 64 * 1024;
+/// Where the kernel maps the root task's [`BootInfo`] (read-only).
+pub const BOOT_INFO_VA: u64 = 0x0000_7ffe_0000_0000;
+/// Where the kernel maps the root task's first thread's [`IpcBuffer`] (already configured).
+pub const BOOT_IPC_BUFFER_VA: u64 = BOOT_INFO_VA + PAGE_SIZE;
 /// End (exclusive) of the user half of the address space: 48-bit virtual addresses.
 pub const USER_VA_END: u64 = 1 << 48;
 /// Size of a page, the unit of mapping.
@@ -39,7 +73,9 @@ pub const PAGE_SIZE: u64 = 4096;
 /// System-call numbers, passed in `x8`.
 ///
 /// Each variant documents its arguments (`a0`..), results (`r1`..), and the errors it returns
-/// besides [`Error::InvalidSyscall`].
+/// besides [`Error::InvalidSyscall`]. Every syscall that names a capability can also fail with
+/// [`Error::InvalidCapability`] (empty slot or bad [`CPtr`]), [`Error::WrongType`] and
+/// [`Error::InsufficientRights`].
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
@@ -52,47 +88,160 @@ pub enum Syscall {
     DebugWrite = 1,
     /// Reads one byte from the console, blocking until one arrives. `r1` = the byte.
     DebugRead = 2,
-    /// Gives up the rest of the time slice to the next runnable thread on this core.
+    /// Gives up the rest of the time slice to the next runnable thread of the same priority on
+    /// this core.
     Yield = 3,
-    /// Ends the calling thread. `a0` = exit code (reported to a thread waiting in
-    /// [`Syscall::ThreadJoin`]). Never returns.
+    /// Stops the calling thread for good (it becomes inactive, as if suspended; its TCB stays
+    /// until its last capability is deleted). `a0` = exit code, kept in the TCB. Never returns.
     ThreadExit = 4,
-    /// Starts a new thread in the caller's address space.
-    /// `a0` = entry point, `a1` = initial stack pointer (16-byte aligned), `a2` = argument
-    /// (in `x0` of the new thread), `a3` = core to run on, or `u64::MAX` for the caller's core.
-    /// `r1` = the new thread's id.
-    /// Errors: [`Error::BadAddress`] (entry or stack not user addresses), [`Error::InvalidArgument`]
-    /// (unaligned stack, no such core), [`Error::NoMemory`].
-    ///
-    /// Interim: issue 3 replaces this with thread control block objects named by capabilities.
-    ThreadSpawn = 5,
-    /// Waits until thread `a0` (of the caller's address space) has ended.
-    /// `r1` = its exit code, `r2` = 1 if the kernel killed it (a fault), else 0.
-    /// Errors: [`Error::NotFound`], [`Error::InvalidArgument`] (joining oneself).
-    ThreadJoin = 6,
     /// Reads one system figure: `a0` is an [`InfoKey`]. `r1` = the value.
     /// Errors: [`Error::InvalidArgument`] (unknown key).
-    SystemInfo = 7,
+    SystemInfo = 5,
     /// Powers the machine off through PSCI `SYSTEM_OFF`. Never returns on success.
-    PowerOff = 8,
+    PowerOff = 6,
     /// Makes the kernel panic on purpose, to test the panic path. Refused with
     /// [`Error::Denied`] unless the kernel command line holds `debug.panic_trigger=1`.
-    DebugPanic = 9,
+    DebugPanic = 7,
+
+    /// Sends a message on an endpoint, blocking until a receiver takes it.
+    /// `a0` = endpoint ([`Rights::WRITE`]), `a1` = [`MsgInfo`], `a2..a5` = message words 0..3,
+    /// `a6` = capability to transfer if the info says so (the endpoint needs [`Rights::GRANT`]).
+    /// Errors: [`Error::InvalidArgument`] (length), [`Error::BadAddress`] (IPC buffer needed but
+    /// not mapped), [`Error::PeerGone`] (the endpoint was destroyed while waiting).
+    Send = 8,
+    /// [`Syscall::Send`] that never blocks: [`Error::WouldBlock`] if no receiver waits.
+    NbSend = 9,
+    /// Receives a message, blocking until one comes. `a0` = endpoint ([`Rights::READ`]),
+    /// `a7` = [`CPtr`] of an empty slot for a transferred capability, or [`CPtr::NONE`].
+    /// `r1` = [`MsgInfo`] (its capability flag says whether a capability landed in `a7`),
+    /// `r2..r5` = message words 0..3 (the rest in the IPC buffer), `r6` = the sender's badge.
+    /// If the message came by `Call`, the caller waits for this thread's [`Syscall::Reply`].
+    /// Errors: [`Error::PeerGone`] (endpoint destroyed while waiting).
+    Recv = 10,
+    /// [`Syscall::Recv`] that never blocks: [`Error::WouldBlock`] if no sender waits.
+    NbRecv = 11,
+    /// Sends like [`Syscall::Send`] and waits for the reply. Arguments as for `Send`, plus
+    /// `a7` = slot for a capability in the reply (or [`CPtr::NONE`]).
+    /// Results: the reply, as for [`Syscall::Recv`] (`r6` = 0).
+    /// Errors: as for `Send`, and [`Error::PeerGone`] if the receiver ended or the endpoint was
+    /// destroyed before the reply.
+    Call = 12,
+    /// Answers the last `Call` this thread received. `a1` = [`MsgInfo`], `a2..a5` = words,
+    /// `a6` = capability to pass back if the info says so. Replying when nobody waits is not an
+    /// error (the caller may have gone); `r1` = 1 if the reply was delivered, else 0.
+    Reply = 13,
+    /// [`Syscall::Reply`] then [`Syscall::Recv`] on `a0`, in one kernel entry (the server loop).
+    /// Arguments: `a0` = endpoint, `a1..a6` as for `Reply`, `a7` as for `Recv`. Results as `Recv`.
+    ReplyRecv = 14,
+    /// ORs the capability's badge (1 if unbadged) into a notification and wakes one waiter.
+    /// `a0` = notification ([`Rights::WRITE`]).
+    Signal = 15,
+    /// Waits until a notification's word is non-zero; `r1` = the word, which is cleared.
+    /// `a0` = notification ([`Rights::READ`]). Errors: [`Error::PeerGone`] (destroyed).
+    Wait = 16,
+    /// Takes a notification's word without blocking: `r1` = the word (0 if nothing signalled).
+    Poll = 17,
+
+    /// Copies capability `a0` into the empty slot `a1` (a child in the derivation tree).
+    /// Errors: [`Error::SlotOccupied`].
+    CapCopy = 18,
+    /// Derives a child of `a0` in `a1` with rights `a2` (a subset of the source's) and badge
+    /// `a3` (0 keeps the source's; a badged capability cannot be re-badged).
+    /// Errors: [`Error::SlotOccupied`], [`Error::InsufficientRights`] (more rights than the
+    /// source), [`Error::InvalidArgument`] (re-badging, unknown rights bits).
+    CapMint = 19,
+    /// Moves the capability in `a0` to the empty slot `a1`; it keeps its place in the tree.
+    CapMove = 20,
+    /// Deletes the capability in `a0`; its children are kept (they move up to its parent). If it
+    /// was the last capability to its object, the object is destroyed.
+    CapDelete = 21,
+    /// Deletes every capability derived from `a0`, in every CSpace, at any depth; `a0` stays.
+    /// `r1` = how many were deleted.
+    CapRevoke = 22,
+    /// Describes the capability in `a0`: `r1` = [`ObjectType`] | rights << 8, `r2` = badge,
+    /// `r3` = object id (the same for every capability to one object), `r4` = number of
+    /// capabilities derived from it (all depths), `r5` = its parent's slot index if the parent
+    /// is in the same CNode, else `u64::MAX`.
+    CapInfo = 23,
+    /// Creates an object, charged to the quota `a0` ([`Rights::WRITE`]), and puts its original
+    /// capability (all rights) in the empty slot `a2` as a child of the quota capability — so
+    /// revoking a quota capability destroys what was made from it. `a1` = [`ObjectType`];
+    /// `a3` = size: CNode radix (1..=[`CNODE_MAX_RADIX`]); for a quota, frames; else ignored.
+    /// `a4` = for a quota, kernel bytes. See [`charge`].
+    /// Errors: [`Error::NoMemory`] (quota or machine exhausted), [`Error::InvalidArgument`].
+    Create = 24,
+    /// Configures a thread: `a0` = TCB, `a1` = its CSpace root CNode, `a2` = its VSpace,
+    /// `a3` = its IPC buffer address (page-aligned, or 0 for none), `a4` = its fault endpoint as
+    /// a [`CPtr`] *in the thread's own CSpace*, looked up when a fault happens ([`CPtr::NONE`]
+    /// for none). The TCB must be inactive. Errors: [`Error::InvalidArgument`], [`Error::Busy`].
+    TcbConfigure = 25,
+    /// Sets a thread's priority `a1` (0..[`PRIORITIES`]); at most the caller's own priority.
+    TcbSetPriority = 26,
+    /// Pins a thread to core `a1`; a running or queued thread moves there.
+    TcbSetAffinity = 27,
+    /// Makes an inactive thread runnable (it must be configured). No-op if already active.
+    TcbResume = 28,
+    /// Stops a thread: it leaves its core (waiting, if it is running on another core, until it
+    /// has), any IPC it was waiting in is cancelled, and it stays until resumed.
+    TcbSuspend = 29,
+    /// Copies a thread's saved [`Registers`] to `a1` (the TCB needs [`Rights::READ`]).
+    /// Only for a thread that is not running (suspended, blocked or queued); else [`Error::Busy`].
+    TcbReadRegisters = 30,
+    /// Sets a thread's [`Registers`] from `a1` (only the flags of `pstate` are taken). Only for
+    /// a thread that is not running; else [`Error::Busy`].
+    TcbWriteRegisters = 31,
+    /// Maps frame `a0` into VSpace `a1` at page-aligned address `a2` with access `a3`
+    /// ([`Rights`]: READ, READ|WRITE or READ|EXEC; within the frame capability's rights).
+    /// One capability maps at most once: copy it to map a frame twice. Page tables it needs are
+    /// charged to the VSpace's quota.
+    /// Errors: [`Error::InvalidArgument`] (writable and executable, misaligned, outside the
+    /// user half, already mapped there), [`Error::Busy`] (this capability is mapped already).
+    FrameMap = 32,
+    /// Unmaps frame capability `a0` from wherever it is mapped; no-op if it is not. When it
+    /// returns no core can reach the page through that mapping any more.
+    FrameUnmap = 33,
+    /// What is left in a quota: `r1` = frames, `r2` = kernel bytes.
+    QuotaInfo = 34,
 }
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 10] = [
+    pub const ALL: [Syscall; 35] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
         Syscall::Yield,
         Syscall::ThreadExit,
-        Syscall::ThreadSpawn,
-        Syscall::ThreadJoin,
         Syscall::SystemInfo,
         Syscall::PowerOff,
         Syscall::DebugPanic,
+        Syscall::Send,
+        Syscall::NbSend,
+        Syscall::Recv,
+        Syscall::NbRecv,
+        Syscall::Call,
+        Syscall::Reply,
+        Syscall::ReplyRecv,
+        Syscall::Signal,
+        Syscall::Wait,
+        Syscall::Poll,
+        Syscall::CapCopy,
+        Syscall::CapMint,
+        Syscall::CapMove,
+        Syscall::CapDelete,
+        Syscall::CapRevoke,
+        Syscall::CapInfo,
+        Syscall::Create,
+        Syscall::TcbConfigure,
+        Syscall::TcbSetPriority,
+        Syscall::TcbSetAffinity,
+        Syscall::TcbResume,
+        Syscall::TcbSuspend,
+        Syscall::TcbReadRegisters,
+        Syscall::TcbWriteRegisters,
+        Syscall::FrameMap,
+        Syscall::FrameUnmap,
+        Syscall::QuotaInfo,
     ];
 
     /// Decodes a number from `x8`.
@@ -118,15 +267,17 @@ pub enum InfoKey {
     CurrentCore = 3,
     /// Timer ticks handled on all cores since boot.
     Ticks = 4,
-    /// The id of the calling thread.
+    /// The id of the calling thread (its TCB's object id).
     ThreadId = 5,
+    /// Frequency of the virtual counter (`CNTVCT_EL0`, readable at EL0), in Hz.
+    CounterHz = 6,
 }
 
 impl InfoKey {
     /// Decodes a key.
     pub fn from_number(n: u64) -> Option<InfoKey> {
         use InfoKey::*;
-        [Cores, RamMib, FreeFrames, CurrentCore, Ticks, ThreadId]
+        [Cores, RamMib, FreeFrames, CurrentCore, Ticks, ThreadId, CounterHz]
             .get(usize::try_from(n).ok()?)
             .copied()
     }
@@ -142,21 +293,52 @@ pub enum Error {
     InvalidArgument = 2,
     /// A pointer argument is not a mapped user address with the needed access.
     BadAddress = 3,
-    /// The caller may not do this.
+    /// The caller may not do this (a debug facility that is switched off, a priority above
+    /// the caller's own).
     Denied = 4,
-    /// The kernel has no memory left for the request.
+    /// The quota (or the machine) has no memory left for the request.
     NoMemory = 5,
-    /// The named object does not exist.
+    /// The named thing does not exist.
     NotFound = 6,
+    /// A [`CPtr`] names no slot, or an empty one.
+    InvalidCapability = 7,
+    /// The capability names an object of another type than the syscall needs.
+    WrongType = 8,
+    /// The capability lacks a right the operation needs.
+    InsufficientRights = 9,
+    /// The destination slot already holds a capability.
+    SlotOccupied = 10,
+    /// The IPC partner is gone: the endpoint or notification was destroyed, or the thread that
+    /// received a `Call` ended before replying.
+    PeerGone = 11,
+    /// A non-blocking operation found nobody to talk to.
+    WouldBlock = 12,
+    /// The object is in a state that forbids this now (a running thread's registers, a frame
+    /// capability already mapped, configuring an active thread).
+    Busy = 13,
 }
 
 impl Error {
+    /// Every error, in code order.
+    pub const ALL: [Error; 13] = [
+        Error::InvalidSyscall,
+        Error::InvalidArgument,
+        Error::BadAddress,
+        Error::Denied,
+        Error::NoMemory,
+        Error::NotFound,
+        Error::InvalidCapability,
+        Error::WrongType,
+        Error::InsufficientRights,
+        Error::SlotOccupied,
+        Error::PeerGone,
+        Error::WouldBlock,
+        Error::Busy,
+    ];
+
     /// Decodes a non-zero `x0`; `None` for 0 (success) and unknown codes.
     pub fn from_code(code: u64) -> Option<Error> {
-        use Error::*;
-        [InvalidSyscall, InvalidArgument, BadAddress, Denied, NoMemory, NotFound]
-            .into_iter()
-            .find(|e| *e as u64 == code)
+        Self::ALL.into_iter().find(|e| *e as u64 == code)
     }
 
     /// A short lower-case description, for messages.
@@ -168,12 +350,315 @@ impl Error {
             Error::Denied => "denied",
             Error::NoMemory => "out of memory",
             Error::NotFound => "not found",
+            Error::InvalidCapability => "invalid capability slot",
+            Error::WrongType => "wrong object type",
+            Error::InsufficientRights => "insufficient rights",
+            Error::SlotOccupied => "slot occupied",
+            Error::PeerGone => "peer gone",
+            Error::WouldBlock => "would block",
+            Error::Busy => "busy",
         }
     }
 }
 
-/// Exit code the kernel reports for a thread it killed because of a fault.
+/// Exit code recorded for a thread the kernel stopped because of a fault.
 pub const EXIT_KILLED: u64 = u64::MAX;
+
+/// Access rights carried by a capability (a bit set; see [`Rights::ALL`]).
+///
+/// | object       | READ              | WRITE                       | GRANT          | EXEC    |
+/// |--------------|-------------------|-----------------------------|----------------|---------|
+/// | endpoint     | receive           | send                        | pass caps      |         |
+/// | notification | wait, poll        | signal                      |                |         |
+/// | frame        | map readable      | map writable                |                | map executable |
+/// | TCB          | read registers    | configure, resume, suspend, write registers | | |
+/// | CNode, VSpace, quota | inspect   | change, create from          |                |         |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rights(pub u8);
+
+impl Rights {
+    /// No rights.
+    pub const NONE: Rights = Rights(0);
+    /// May read / receive.
+    pub const READ: Rights = Rights(1);
+    /// May write / send.
+    pub const WRITE: Rights = Rights(2);
+    /// May pass capabilities along (IPC grant).
+    pub const GRANT: Rights = Rights(4);
+    /// May execute (frames).
+    pub const EXEC: Rights = Rights(8);
+    /// Every right.
+    pub const ALL: Rights = Rights(15);
+
+    /// True if every right in `self` is also in `other`.
+    pub fn within(self, other: Rights) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// True if `self` holds every right in `other`.
+    pub fn has(self, other: Rights) -> bool {
+        other.within(self)
+    }
+
+    /// Decodes a syscall argument; `None` if it has bits outside [`Rights::ALL`].
+    pub fn from_bits(bits: u64) -> Option<Rights> {
+        (bits & !(Rights::ALL.0 as u64) == 0).then_some(Rights(bits as u8))
+    }
+}
+
+impl core::ops::BitOr for Rights {
+    type Output = Rights;
+    fn bitor(self, o: Rights) -> Rights {
+        Rights(self.0 | o.0)
+    }
+}
+
+/// Kinds of kernel object.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectType {
+    /// A memory quota: frames and kernel bytes that objects made from it are charged to.
+    Quota = 1,
+    /// A thread control block.
+    Tcb = 2,
+    /// An IPC endpoint.
+    Endpoint = 3,
+    /// A notification word.
+    Notification = 4,
+    /// An array of capability slots.
+    CNode = 5,
+    /// An address space: a translation tree with an ASID.
+    VSpace = 6,
+    /// One 4 KiB page of memory, zeroed when created.
+    Frame = 7,
+}
+
+impl ObjectType {
+    /// Decodes a syscall argument.
+    pub fn from_number(n: u64) -> Option<ObjectType> {
+        use ObjectType::*;
+        [Quota, Tcb, Endpoint, Notification, CNode, VSpace, Frame].into_iter().find(|t| *t as u64 == n)
+    }
+
+    /// A lower-case name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectType::Quota => "quota",
+            ObjectType::Tcb => "tcb",
+            ObjectType::Endpoint => "endpoint",
+            ObjectType::Notification => "notification",
+            ObjectType::CNode => "cnode",
+            ObjectType::VSpace => "vspace",
+            ObjectType::Frame => "frame",
+        }
+    }
+}
+
+/// What [`Syscall::Create`] charges to a quota, in frames and kernel bytes. The byte figures are
+/// upper bounds of the kernel heap an object can use over its life (its own record, its share
+/// of the derivation tree and of IPC queues), so the sum of all quotas can never exhaust the
+/// kernel heap.
+pub mod charge {
+    /// Bytes per thread control block (registers, FP/SIMD state, scheduling and IPC state).
+    pub const TCB_BYTES: u64 = 2048;
+    /// Bytes per endpoint or notification.
+    pub const IPC_OBJECT_BYTES: u64 = 256;
+    /// Bytes per CNode, plus [`SLOT_BYTES`] per slot.
+    pub const CNODE_BYTES: u64 = 256;
+    /// Bytes per CNode slot (a derivation-tree node when occupied).
+    pub const SLOT_BYTES: u64 = 192;
+    /// Bytes per VSpace; its root table is one frame, and every further page table one more,
+    /// charged when a mapping needs it.
+    pub const VSPACE_BYTES: u64 = 512;
+    /// Bytes per frame (its mapping record); plus the frame itself.
+    pub const FRAME_BYTES: u64 = 128;
+    /// Bytes per quota.
+    pub const QUOTA_BYTES: u64 = 256;
+}
+
+/// Largest CNode: 2^12 slots.
+pub const CNODE_MAX_RADIX: u64 = 12;
+/// Thread priorities are `0..PRIORITIES`; higher runs first. New threads get
+/// [`DEFAULT_PRIORITY`].
+pub const PRIORITIES: u64 = 16;
+/// Priority of a new thread, and of the root task.
+pub const DEFAULT_PRIORITY: u64 = 8;
+
+/// Names a capability slot in a syscall argument.
+///
+/// Bits 0..31 are a slot index. Bits 32..63 say in which CNode: 0 means the caller's root
+/// CNode; `k > 0` means the CNode whose capability sits in root slot `k - 1`. Index 0 of the
+/// root CNode is never filled by the kernel, so `CPtr(0)` is a handy "nothing".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CPtr(pub u64);
+
+impl CPtr {
+    /// No slot ("no capability to transfer/receive", "no fault endpoint").
+    pub const NONE: CPtr = CPtr(u64::MAX);
+
+    /// Slot `index` of the caller's root CNode.
+    pub const fn root(index: u32) -> CPtr {
+        CPtr(index as u64)
+    }
+
+    /// Slot `index` of the CNode whose capability sits in root slot `cnode`.
+    pub const fn in_cnode(cnode: u32, index: u32) -> CPtr {
+        CPtr(((cnode as u64 + 1) << 32) | index as u64)
+    }
+
+    /// Decodes: `(Some(root slot of the CNode) or None for the root CNode, index)`.
+    pub fn split(self) -> (Option<u32>, u32) {
+        let outer = (self.0 >> 32) as u32;
+        (outer.checked_sub(1), self.0 as u32)
+    }
+}
+
+/// The message descriptor passed in `x1`: label (bits 32..63), whether a capability is
+/// transferred (bit 7), and the number of message words (bits 0..6, at most [`MSG_MAX_WORDS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsgInfo(pub u64);
+
+impl MsgInfo {
+    /// A descriptor.
+    pub const fn new(label: u32, words: u64, cap: bool) -> MsgInfo {
+        MsgInfo(((label as u64) << 32) | ((cap as u64) << 7) | (words & 0x7f))
+    }
+    /// The label: meaning agreed between the two sides (the kernel sets it for faults).
+    pub const fn label(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    /// Number of message words.
+    pub const fn words(self) -> u64 {
+        self.0 & 0x7f
+    }
+    /// True if a capability goes with the message.
+    pub const fn has_cap(self) -> bool {
+        self.0 & (1 << 7) != 0
+    }
+    /// True if the bits the kernel does not define are zero and the length is in range.
+    pub const fn is_valid(self) -> bool {
+        self.0 & 0xffff_ff00 == 0 && self.words() <= MSG_MAX_WORDS
+    }
+}
+
+/// Message words in registers (`x2..x5`).
+pub const MSG_REG_WORDS: u64 = 4;
+/// Largest message, in words; words from [`MSG_REG_WORDS`] on travel in the [`IpcBuffer`].
+pub const MSG_MAX_WORDS: u64 = 64;
+
+/// A thread's IPC buffer: one page-aligned page in its address space, set by
+/// [`Syscall::TcbConfigure`]. Word `i` of a message (for `i >= MSG_REG_WORDS`) is `msg[i]`.
+#[repr(C, align(4096))]
+#[derive(Clone, Copy, Debug)]
+pub struct IpcBuffer {
+    /// Message words; the first [`MSG_REG_WORDS`] are unused (they travel in registers).
+    pub msg: [u64; MSG_MAX_WORDS as usize],
+    /// Free for the user runtime (the kernel never touches it).
+    pub user: [u64; 512 - MSG_MAX_WORDS as usize],
+}
+
+/// A thread's registers, as [`Syscall::TcbReadRegisters`] and [`Syscall::TcbWriteRegisters`]
+/// pass them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Registers {
+    /// `x0..x30`.
+    pub x: [u64; 31],
+    /// Stack pointer.
+    pub sp: u64,
+    /// Program counter (where it resumes).
+    pub pc: u64,
+    /// Saved `pstate`; only the condition flags (bits 28..31) are writable.
+    pub pstate: u64,
+    /// The user thread-pointer register `tpidr_el0`.
+    pub tpidr: u64,
+}
+
+/// Label of a fault message (see [`FaultKind`]).
+pub const FAULT_LABEL: u32 = 0xfa17;
+
+/// A fault message's word 0. Its other words: 1 = faulting address (for aborts and alignment),
+/// 2 = pc, 3 = the raw syndrome (`ESR_EL1`). The badge is that of the fault endpoint capability.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A load touched an address it may not read.
+    ReadAbort = 1,
+    /// A store touched an address it may not write.
+    WriteAbort = 2,
+    /// An instruction fetch from an address that is not executable.
+    InstructionAbort = 3,
+    /// An undefined instruction.
+    Undefined = 4,
+    /// A misaligned data access, pc or stack pointer.
+    Alignment = 5,
+    /// Anything else (breakpoints, unexpected exception classes).
+    Other = 6,
+}
+
+impl FaultKind {
+    /// Decodes word 0 of a fault message.
+    pub fn from_number(n: u64) -> Option<FaultKind> {
+        use FaultKind::*;
+        [ReadAbort, WriteAbort, InstructionAbort, Undefined, Alignment, Other].into_iter().find(|k| *k as u64 == n)
+    }
+}
+
+/// The label a fault handler replies with.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultReply {
+    /// Retry the faulting instruction (after fixing the cause, e.g. mapping the page).
+    Resume = 0,
+    /// Continue at the pc in reply word 0.
+    Restart = 1,
+    /// Stop the thread for good (it becomes inactive with exit code [`EXIT_KILLED`]).
+    Kill = 2,
+}
+
+/// Capability slots of the root task's root CNode, filled by the kernel at boot.
+pub mod boot_slot {
+    /// The root task's own TCB.
+    pub const TCB: u32 = 1;
+    /// Its root CNode (radix [`super::BootInfo::cnode_radix`]).
+    pub const CNODE: u32 = 2;
+    /// Its VSpace.
+    pub const VSPACE: u32 = 3;
+    /// The quota holding all memory not used by the kernel.
+    pub const QUOTA: u32 = 4;
+    /// The frame holding the [`super::BootInfo`].
+    pub const BOOT_INFO: u32 = 5;
+    /// The frame of its first thread's IPC buffer (mapped at [`super::BOOT_IPC_BUFFER_VA`]).
+    pub const IPC_BUFFER: u32 = 6;
+    /// First of the frames of its image and stack (see [`super::BootInfo::image_frames`]).
+    pub const IMAGE_FRAMES: u32 = 7;
+}
+
+/// Most frames the root task's image and stack may have.
+pub const BOOT_INFO_MAX_FRAMES: usize = 400;
+
+/// What the kernel tells the root task, at [`BOOT_INFO_VA`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    /// [`BootInfo::MAGIC`].
+    pub magic: u64,
+    /// Cores online.
+    pub cores: u64,
+    /// Radix of the root CNode.
+    pub cnode_radix: u64,
+    /// First root slot the kernel left empty (all slots from here on are free).
+    pub first_free_slot: u64,
+    /// Number of image and stack frames, in slots from [`boot_slot::IMAGE_FRAMES`] on.
+    pub image_frames: u64,
+    /// For each of those frames: its virtual address | its [`Rights`] in the low bits.
+    pub frame_va: [u64; BOOT_INFO_MAX_FRAMES],
+}
+
+impl BootInfo {
+    /// Identifies a boot-info page.
+    pub const MAGIC: u64 = 0x626f_6f74_696e_666f;
+}
 
 #[cfg(test)]
 mod tests {
@@ -191,9 +676,9 @@ mod tests {
 
     #[test]
     fn error_codes_round_trip() {
-        for code in 1..=6 {
-            let e = Error::from_code(code).expect("codes 1..=6 are errors");
-            assert_eq!(e as u64, code);
+        for (i, e) in Error::ALL.iter().enumerate() {
+            assert_eq!(*e as u64, i as u64 + 1, "ALL must be in code order");
+            assert_eq!(Error::from_code(*e as u64), Some(*e));
             assert!(!e.describe().is_empty());
         }
         assert_eq!(Error::from_code(0), None);
@@ -202,16 +687,44 @@ mod tests {
 
     #[test]
     fn info_keys_round_trip() {
-        for n in 0..6 {
+        for n in 0..7 {
             assert_eq!(InfoKey::from_number(n).map(|k| k as u64), Some(n));
         }
-        assert_eq!(InfoKey::from_number(6), None);
+        assert_eq!(InfoKey::from_number(7), None);
+    }
+
+    #[test]
+    fn object_types_and_faults_round_trip() {
+        for n in 1..=7 {
+            assert_eq!(ObjectType::from_number(n).map(|t| t as u64), Some(n));
+        }
+        assert_eq!(ObjectType::from_number(0), None);
+        for n in 1..=6 {
+            assert_eq!(FaultKind::from_number(n).map(|k| k as u64), Some(n));
+        }
+        assert_eq!(FaultKind::from_number(7), None);
+    }
+
+    #[test]
+    fn cptr_and_msginfo_encode() {
+        assert_eq!(CPtr::root(7).split(), (None, 7));
+        assert_eq!(CPtr::in_cnode(3, 9).split(), (Some(3), 9));
+        let m = MsgInfo::new(0xabcd, 5, true);
+        assert_eq!((m.label(), m.words(), m.has_cap(), m.is_valid()), (0xabcd, 5, true, true));
+        assert!(!MsgInfo(MSG_MAX_WORDS + 1).is_valid());
+        assert!(!MsgInfo(1 << 9).is_valid());
+        assert_eq!(Rights::from_bits(16), None);
+        assert!(Rights::READ.within(Rights::READ | Rights::WRITE));
+        assert!(!Rights::ALL.within(Rights::READ));
     }
 
     #[test]
     fn layout_is_sane() {
         assert!(USER_IMAGE_BASE % PAGE_SIZE == 0 && USER_STACK_TOP % PAGE_SIZE == 0);
-        assert!(USER_STACK_TOP < USER_VA_END);
+        assert!(USER_STACK_TOP < USER_VA_END && BOOT_INFO_VA < USER_STACK_TOP - USER_STACK_SIZE);
         assert!(USER_IMAGE_BASE < USER_STACK_TOP - USER_STACK_SIZE);
+        assert!(core::mem::size_of::<BootInfo>() as u64 <= PAGE_SIZE);
+        assert_eq!(core::mem::size_of::<IpcBuffer>() as u64, PAGE_SIZE);
+        assert_eq!(core::mem::size_of::<Registers>(), 35 * 8);
     }
 }

@@ -12,29 +12,9 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// A capability slot, unique across all CNodes.
-pub type Slot = u32;
+pub type Slot = u64;
 
-/// Access rights carried by a capability (a bit set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Rights(pub u8);
-
-impl Rights {
-    /// May read / receive.
-    pub const READ: Rights = Rights(1);
-    /// May write / send.
-    pub const WRITE: Rights = Rights(2);
-    /// May pass capabilities along (IPC grant).
-    pub const GRANT: Rights = Rights(4);
-    /// May execute (frames).
-    pub const EXEC: Rights = Rights(8);
-    /// Every right.
-    pub const ALL: Rights = Rights(15);
-
-    /// True if every right in `self` is also in `other`.
-    pub fn within(self, other: Rights) -> bool {
-        self.0 & !other.0 == 0
-    }
-}
+pub use abi::Rights;
 
 /// A capability: which object, with what rights, with what badge (0 = unbadged).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,7 +336,7 @@ mod properties {
     }
 
     fn op() -> impl Strategy<Value = Op> {
-        let s = 0u32..24;
+        let s = 0u64..24;
         prop_oneof![
             s.clone().prop_map(Op::Create),
             (s.clone(), s.clone()).prop_map(|(a, b)| Op::Copy(a, b)),
