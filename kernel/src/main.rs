@@ -18,7 +18,11 @@
 //! - [`board`]: the device-tree configuration.
 //! - [`console`]: the serial console and the `log` back end.
 //! - [`mm`]: frames, heap, the kernel address space, user address spaces.
-//! - [`sched`]: threads, run queues, the big kernel lock.
+//! - [`object`]: kernel objects (threads, endpoints, notifications, CNodes, VSpaces, frames,
+//!   quotas) and the table holding them.
+//! - [`cspace`]: capabilities, object creation and destruction.
+//! - [`ipc`]: endpoints, notifications, fault messages.
+//! - [`sched`]: all kernel state under the big kernel lock; run queues.
 //! - [`trap`] and [`syscall`]: what happens on each exception.
 //! - [`smp`]: secondary cores, IPIs, the boot self-test.
 //! - [`loader`]: starting the root task.
@@ -33,9 +37,12 @@ extern crate alloc;
 mod arch;
 mod board;
 mod console;
+mod cspace;
 mod drivers;
+mod ipc;
 mod loader;
 mod mm;
+mod object;
 mod panic;
 mod percpu;
 mod sched;
@@ -113,8 +120,8 @@ fn boot_primary(fdt_pointer: u64) -> ! {
     }
     smp::self_test_primary(cores);
 
-    match loader::start_root_task() {
-        Ok(id) => log::info!("root task 'module-server' started as thread {id}"),
+    match loader::start_root_task(cores) {
+        Ok(id) => log::info!("root task 'module-server' started as thread {:#x}", id.0),
         Err(e) => log::error!("root task failed to load: {e:?}"),
     }
     log::info!("boot took {} us of guest time (virtual counter since reset)", timer::uptime_us());

@@ -1,10 +1,12 @@
-//! Threads, address spaces and the scheduler, under the big kernel lock.
+//! All kernel state under the big kernel lock, and the scheduler.
 //!
 //! # Locking
 //! One spin lock ([`lock`]) guards all kernel state, as in seL4: a core takes it on entry from
 //! EL0 and releases it just before returning to EL0 or going idle. The kernel runs with IRQs
 //! masked, so a core never waits for the lock while holding it. Interrupts are taken only by
-//! idle cores and by EL0.
+//! idle cores and by EL0. One lock makes every syscall atomic with respect to every other core,
+//! which is what lets the capability and IPC code below be written as plain sequential code;
+//! the price (cores serialise inside the kernel) is small because kernel paths are short.
 //!
 //! The lock is a plain test-and-set lock, not a ticket lock: under QEMU several virtual cores
 //! share few host cores, and a ticket lock hands the lock to a waiter that the host may not be
@@ -16,82 +18,86 @@
 //! by the entry code of the one core that runs it.
 //!
 //! # Scheduling
-//! Every core has its own run queue; a thread stays on the core it was put on. Round robin:
-//! the timer tick moves the running thread to the back of its core's queue. A core with nothing
-//! to run waits for an interrupt with the lock released.
+//! Every core has its own run queue per priority; a thread runs on the core it is pinned to
+//! ([`Tcb::core`]) and moves when re-pinned. The highest priority runs first; the timer tick
+//! rotates threads of equal priority (round robin). A core with nothing to run is in its idle
+//! loop ([`finish`]): the per-core idle thread, which waits for an interrupt with the lock
+//! released.
 
-use crate::arch::{cpu, exceptions::UserContext, fpu::{self, FpState}, mmu};
-use crate::mm::{kernel_map, vspace::VSpace};
+use crate::arch::{cpu, exceptions::UserContext, fpu, mmu};
+use crate::mm::kernel_map;
+use crate::object::{ObjId, Objects, State, Tcb};
 use crate::{percpu, smp};
-use abi::Error;
-use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
-use alloc::string::String;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use klogic::board::MAX_CPUS;
 use core::sync::atomic::Ordering;
+use klogic::board::MAX_CPUS;
+use klogic::cdt::Cdt;
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 
-/// A thread id.
-pub type ThreadId = u64;
-/// An address-space id.
-pub type VSpaceId = u64;
+const PRIOS: usize = abi::PRIORITIES as usize;
 
-/// What a thread is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// In its core's run queue.
-    Runnable,
-    /// Running (or about to run) on its core.
-    Running,
-    /// Waiting for a console byte.
-    BlockedRead,
-    /// Waiting for another thread to end.
-    BlockedJoin(ThreadId),
+/// One core's runnable threads, a queue per priority.
+pub struct RunQueue {
+    queues: [VecDeque<ObjId>; PRIOS],
+    /// Bit p set: `queues[p]` is not empty.
+    bitmap: u32,
 }
 
-/// A user thread.
-pub struct Thread {
-    /// Its id, unique for the life of the system.
-    pub id: ThreadId,
-    /// A name for messages.
-    pub name: String,
-    /// The address space it runs in.
-    pub vspace: VSpaceId,
-    /// Saved registers; boxed so the entry code can hold its address.
-    pub ctx: Box<UserContext>,
-    /// Saved FP/SIMD registers (valid while another thread's are loaded on its core).
-    fp: Box<FpState>,
-    /// What it is doing.
-    pub state: State,
-    /// The core it runs on.
-    pub core: usize,
-}
+impl RunQueue {
+    fn new() -> RunQueue {
+        RunQueue { queues: core::array::from_fn(|_| VecDeque::new()), bitmap: 0 }
+    }
 
-/// How a thread ended, kept for [`abi::Syscall::ThreadJoin`].
-#[derive(Clone, Copy, Debug)]
-struct Exit {
-    id: ThreadId,
-    vspace: VSpaceId,
-    code: u64,
-    killed: bool,
-}
+    fn push(&mut self, id: ObjId, prio: u8) {
+        self.queues[prio as usize].push_back(id);
+        self.bitmap |= 1 << prio;
+    }
 
-/// Exit records kept for threads nobody has joined yet (oldest dropped first).
-const EXITS_KEPT: usize = 64;
+    fn pop(&mut self) -> Option<ObjId> {
+        let p = self.bitmap.checked_ilog2()?;
+        let q = &mut self.queues[p as usize];
+        let id = q.pop_front();
+        if q.is_empty() {
+            self.bitmap &= !(1 << p);
+        }
+        id
+    }
+
+    fn remove(&mut self, id: ObjId, prio: u8) {
+        let q = &mut self.queues[prio as usize];
+        q.retain(|t| *t != id);
+        if q.is_empty() {
+            self.bitmap &= !(1 << prio);
+        }
+    }
+
+    /// The highest priority waiting, if any.
+    fn top(&self) -> Option<u8> {
+        self.bitmap.checked_ilog2().map(|p| p as u8)
+    }
+}
 
 /// All kernel state.
 pub struct Kernel {
-    threads: BTreeMap<ThreadId, Thread>,
-    vspaces: BTreeMap<VSpaceId, VSpace>,
-    run_queues: [VecDeque<ThreadId>; MAX_CPUS],
-    current: [Option<ThreadId>; MAX_CPUS],
+    /// Every kernel object.
+    pub objects: Objects,
+    /// Every capability, in its derivation tree.
+    pub cdt: Cdt,
+    /// Frame capabilities that are mapped: slot -> (VSpace, user address).
+    pub mappings: alloc::collections::BTreeMap<klogic::cdt::Slot, (ObjId, u64)>,
+    run_queues: [RunQueue; MAX_CPUS],
+    current: [Option<ObjId>; MAX_CPUS],
     /// Whose FP/SIMD values each core's registers hold.
-    fp_owner: [Option<ThreadId>; MAX_CPUS],
-    exits: VecDeque<Exit>,
+    fp_owner: [Option<ObjId>; MAX_CPUS],
     console_rx: VecDeque<u8>,
-    console_readers: VecDeque<ThreadId>,
-    next_id: u64,
+    console_readers: VecDeque<ObjId>,
+    /// Threads in [`State::BlockedStop`], with the thread each waits for.
+    stop_waiters: Vec<(ObjId, ObjId)>,
+    /// Objects whose last capability went, to destroy once unheld (see `cspace::reap`).
+    pub reap_queue: Vec<ObjId>,
+    /// Set while the reap queue is being drained.
+    pub reaping: bool,
     /// Cores online.
     pub cores: usize,
 }
@@ -105,15 +111,17 @@ pub type Guard = SpinMutexGuard<'static, Kernel>;
 pub fn init(cores: usize) {
     KERNEL.call_once(|| {
         SpinMutex::new(Kernel {
-            threads: BTreeMap::new(),
-            vspaces: BTreeMap::new(),
-            run_queues: core::array::from_fn(|_| VecDeque::new()),
+            objects: Objects::default(),
+            cdt: Cdt::new(),
+            mappings: alloc::collections::BTreeMap::new(),
+            run_queues: core::array::from_fn(|_| RunQueue::new()),
             current: [None; MAX_CPUS],
             fp_owner: [None; MAX_CPUS],
-            exits: VecDeque::new(),
             console_rx: VecDeque::new(),
             console_readers: VecDeque::new(),
-            next_id: 1,
+            stop_waiters: Vec::new(),
+            reap_queue: Vec::new(),
+            reaping: false,
             cores,
         })
     });
@@ -125,139 +133,226 @@ pub fn lock() -> Guard {
 }
 
 impl Kernel {
-    fn fresh_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
-    }
-
-    /// Registers an address space; it lives until its last thread ends.
-    pub fn add_vspace(&mut self, vs: VSpace) -> VSpaceId {
-        let id = self.fresh_id();
-        self.vspaces.insert(id, vs);
-        id
-    }
-
-    /// An address space by id.
-    pub fn vspace(&self, id: VSpaceId) -> Option<&VSpace> {
-        self.vspaces.get(&id)
-    }
-
-    /// Destroys an address space that never got a thread (a failed load).
-    pub fn discard_vspace(&mut self, id: VSpaceId) {
-        if let Some(vs) = self.vspaces.remove(&id) {
-            debug_assert_eq!(vs.threads, 0);
-            vs.destroy();
-        }
-    }
-
-    /// Starts a thread in `vspace` on `core` with context `ctx`.
-    pub fn spawn(&mut self, vspace: VSpaceId, name: &str, ctx: UserContext, core: usize) -> Result<ThreadId, Error> {
-        if core >= self.cores {
-            return Err(Error::InvalidArgument);
-        }
-        let vs = self.vspaces.get_mut(&vspace).ok_or(Error::NotFound)?;
-        vs.threads += 1;
-        let id = self.fresh_id();
-        let thread = Thread {
-            id,
-            name: String::from(name),
-            vspace,
-            ctx: Box::new(ctx),
-            fp: Box::default(),
-            state: State::Runnable,
-            core,
-        };
-        self.threads.insert(id, thread);
-        self.make_runnable(id);
-        Ok(id)
-    }
-
-    fn make_runnable(&mut self, id: ThreadId) {
-        let Some(t) = self.threads.get_mut(&id) else { return };
-        t.state = State::Runnable;
-        let core = t.core;
-        self.run_queues[core].push_back(id);
-        percpu::of(core).need_resched.store(true, Ordering::Release);
-        if core != percpu::core_id() {
-            smp::kick(core); // it may be idle in WFI
-        }
+    /// The thread running on `core`.
+    #[inline]
+    pub fn current_id(&self, core: usize) -> Option<ObjId> {
+        self.current[core]
     }
 
     /// The thread running on `core`.
-    pub fn current(&self, core: usize) -> Option<&Thread> {
-        self.threads.get(&self.current[core]?)
+    #[inline]
+    pub fn current(&self, core: usize) -> Option<&Tcb> {
+        self.objects.tcb(self.current[core]?)
     }
 
     /// The thread running on `core`, mutably.
-    pub fn current_mut(&mut self, core: usize) -> Option<&mut Thread> {
-        self.threads.get_mut(&self.current[core]?)
+    #[inline]
+    pub fn current_mut(&mut self, core: usize) -> Option<&mut Tcb> {
+        self.objects.tcb_mut(self.current[core]?)
     }
 
-    /// Takes the running thread off `core` in state `state` (it must be a blocked state).
+    /// Makes a thread runnable on its core (a thread still current on some core just keeps
+    /// running there). Preempts the core's thread if the newcomer has a higher priority.
+    pub fn make_runnable(&mut self, id: ObjId) {
+        let Some(t) = self.objects.tcb_mut(id) else { return };
+        if t.on_core.is_some() {
+            // Stopped and resumed before its core let go of it: it simply runs on, and whoever
+            // waited for it to stop need not wait any more.
+            t.state = State::Running;
+            self.wake_stop_waiters(id);
+            return;
+        }
+        t.state = State::Runnable;
+        let (core, prio) = (t.core, t.prio);
+        self.run_queues[core].push(id, prio);
+        percpu::of(core).need_resched.store(true, Ordering::Release);
+        if core != percpu::core_id() {
+            smp::kick(core); // it may be idle in WFI, or running a lower priority
+        }
+    }
+
+    /// Takes a thread out of whatever it waits in (run queue, endpoint, notification, console,
+    /// stop wait) without waking it; its state is left for the caller to set. A thread that
+    /// was sending or waiting for a reply loses that IPC.
+    pub fn detach(&mut self, id: ObjId) {
+        let Some(t) = self.objects.tcb(id) else { return };
+        let (state, core, prio) = (t.state, t.core, t.prio);
+        match state {
+            State::Runnable => self.run_queues[core].remove(id, prio),
+            State::BlockedSend(ep) | State::BlockedRecv(ep) => {
+                if let Some(e) = self.objects.endpoint_mut(ep) {
+                    e.queue.retain(|t| *t != id);
+                }
+            }
+            State::BlockedWait(n) => {
+                if let Some(n) = self.objects.notification_mut(n) {
+                    n.waiters.retain(|t| *t != id);
+                }
+            }
+            State::BlockedRead => self.console_readers.retain(|t| *t != id),
+            State::BlockedStop(_) => self.stop_waiters.retain(|(w, _)| *w != id),
+            State::Inactive | State::Running | State::BlockedReply => {}
+        }
+        if let Some(t) = self.objects.tcb_mut(id) {
+            t.fault = None;
+            t.send = Default::default();
+        }
+    }
+
+    /// Stops thread `id` (it becomes inactive). If it is running on another core, that core is
+    /// told to leave it; returns that core so the caller can wait for it.
+    ///
+    /// A thread stopped while blocked in a syscall will redo that syscall when resumed (its pc
+    /// is moved back onto the `svc`), as a thread stopped on a fault redoes the instruction.
+    pub fn stop(&mut self, id: ObjId) -> Option<usize> {
+        let t = self.objects.tcb(id)?;
+        let in_syscall = t.fault.is_none()
+            && matches!(
+                t.state,
+                State::BlockedSend(_)
+                    | State::BlockedRecv(_)
+                    | State::BlockedReply
+                    | State::BlockedWait(_)
+                    | State::BlockedRead
+                    | State::BlockedStop(_)
+            );
+        self.detach(id);
+        let t = self.objects.tcb_mut(id)?;
+        if in_syscall {
+            t.ctx.pc -= 4;
+        }
+        t.state = State::Inactive;
+        let on = t.on_core?;
+        if on != percpu::core_id() {
+            percpu::of(on).need_resched.store(true, Ordering::Release);
+            smp::send(on, smp::SGI_RESCHEDULE);
+            return Some(on);
+        }
+        // Running here: this core leaves it on the way out of the kernel.
+        None
+    }
+
+    /// Changes a thread's scheduling parameters (`change` sets priority or core), moving it
+    /// between run queues as needed; a core running it re-checks it on its next kernel entry.
+    pub fn requeue(&mut self, id: ObjId, change: impl FnOnce(&mut Tcb)) {
+        let Some(t) = self.objects.tcb(id) else { return };
+        let (state, on) = (t.state, t.on_core);
+        if state == State::Runnable {
+            self.detach(id);
+        }
+        change(self.objects.tcb_mut(id).expect("present"));
+        if state == State::Runnable {
+            self.make_runnable(id);
+        }
+        if let Some(c) = on {
+            percpu::of(c).need_resched.store(true, Ordering::Release);
+            if c != percpu::core_id() {
+                smp::send(c, smp::SGI_RESCHEDULE);
+            }
+        }
+    }
+
+    /// Takes the running thread off `core`, in `state` (a blocked or inactive state).
     pub fn block_current(&mut self, core: usize, state: State) {
         if let Some(t) = self.current_mut(core) {
             t.state = state;
         }
-        self.current[core] = None;
-        self.leave_user_space();
     }
 
-    /// Ends the thread running on `core` with `code`; `killed` if the kernel ended it.
-    pub fn exit_current(&mut self, core: usize, code: u64, killed: bool) {
+    /// Puts the running thread back in its queue if another thread of at least its priority
+    /// waits on `core` (the tick's round robin, and `Yield`).
+    pub fn preempt(&mut self, core: usize) {
+        let Some(top) = self.run_queues[core].top() else { return };
+        let Some(t) = self.current_mut(core) else { return };
+        if t.state == State::Running && top >= t.prio {
+            t.state = State::Runnable;
+        }
+    }
+
+    /// Runs thread `id` on `core` right now instead of queueing it, if it is pinned there and
+    /// nothing queued outranks it (the IPC fast hand-over). Otherwise queues it.
+    pub fn switch_to_or_queue(&mut self, core: usize, id: ObjId) {
+        let outranked = |k: &Kernel, prio: u8| k.run_queues[core].top().is_some_and(|p| p > prio);
+        let Some(t) = self.objects.tcb(id) else { return };
+        let (tcore, prio, on) = (t.core, t.prio, t.on_core);
+        let cur_running = self.current(core).is_some_and(|c| c.state == State::Running);
+        if tcore != core || on.is_some() || cur_running || outranked(self, prio) {
+            self.make_runnable(id);
+            return;
+        }
+        self.leave_current(core);
+        self.enter(core, id);
+    }
+
+    /// Lets go of `core`'s current thread if it no longer runs there (blocked, stopped, moved,
+    /// or preempted); returns true if there still is a current thread.
+    fn settle_current(&mut self, core: usize) -> bool {
+        let Some(t) = self.current(core) else { return false };
+        if t.state == State::Running && t.core == core {
+            if !self.run_queues[core].top().is_some_and(|p| p > t.prio) {
+                return true;
+            }
+            self.current_mut(core).expect("checked").state = State::Runnable; // outranked
+        }
+        self.leave_current(core);
+        false
+    }
+
+    fn leave_current(&mut self, core: usize) {
         let Some(id) = self.current[core].take() else { return };
-        self.leave_user_space();
-        let Some(t) = self.threads.remove(&id) else { return };
-        let exit = Exit { id, vspace: t.vspace, code, killed };
-        // Wake joiners with the result; otherwise keep it for a later join.
-        let joiners: Vec<ThreadId> = self
-            .threads
-            .values()
-            .filter(|j| j.state == State::BlockedJoin(id))
-            .map(|j| j.id)
-            .collect();
-        for j in &joiners {
-            self.complete(*j, [0, code, killed as u64]);
+        let Some(t) = self.objects.tcb_mut(id) else { return };
+        t.on_core = None;
+        let state = t.state;
+        if matches!(state, State::Runnable | State::Running) {
+            self.make_runnable(id);
         }
-        if joiners.is_empty() {
-            if self.exits.len() == EXITS_KEPT {
-                self.exits.pop_front();
+        self.wake_stop_waiters(id);
+        crate::cspace::release_hold(self, id);
+    }
+
+    /// Lets threads waiting for `id` to leave its core go on.
+    fn wake_stop_waiters(&mut self, id: ObjId) {
+        if self.stop_waiters.iter().any(|(_, target)| *target == id) {
+            let woken: Vec<ObjId> =
+                self.stop_waiters.iter().filter(|(_, target)| *target == id).map(|(w, _)| *w).collect();
+            self.stop_waiters.retain(|(_, target)| *target != id);
+            for w in woken {
+                self.complete(w, 0, [0; 7]);
             }
-            self.exits.push_back(exit);
-        }
-        let vs = self.vspaces.get_mut(&t.vspace).expect("thread without address space");
-        vs.threads -= 1;
-        if vs.threads == 0 {
-            let vs = self.vspaces.remove(&t.vspace).expect("just found");
-            vs.destroy();
         }
     }
 
-    /// Waits for thread `target` (of the caller's address space) to end: returns its exit now if
-    /// it already ended, otherwise blocks the caller and returns `None`.
-    pub fn join(&mut self, core: usize, target: ThreadId) -> Result<Option<(u64, bool)>, Error> {
-        let me = self.current(core).ok_or(Error::InvalidArgument)?;
-        let (my_id, my_vs) = (me.id, me.vspace);
-        if target == my_id {
-            return Err(Error::InvalidArgument);
+    fn enter(&mut self, core: usize, id: ObjId) {
+        self.current[core] = Some(id);
+        if let Some(e) = self.objects.entry_mut(id) {
+            e.holds += 1; // the core holds the thread it runs
         }
-        if let Some(pos) = self.exits.iter().position(|e| e.id == target && e.vspace == my_vs) {
-            let e = self.exits.remove(pos).expect("position is valid");
-            return Ok(Some((e.code, e.killed)));
-        }
-        match self.threads.get(&target) {
-            Some(t) if t.vspace == my_vs => {
-                self.block_current(core, State::BlockedJoin(target));
-                Ok(None)
-            }
-            _ => Err(Error::NotFound),
+        self.switch_fp(core, id);
+        let t = self.objects.tcb_mut(id).expect("entered thread exists");
+        t.state = State::Running;
+        t.on_core = Some(core);
+        let vs = t.vspace;
+        match vs.and_then(|v| self.objects.vspace(v)) {
+            Some(v) => v.activate(),
+            None => self.leave_user_space(),
         }
     }
 
-    /// Finishes a blocked thread's syscall with `x0..x2 = regs` and makes it runnable.
-    fn complete(&mut self, id: ThreadId, regs: [u64; 3]) {
-        if let Some(t) = self.threads.get_mut(&id) {
-            t.ctx.x[..3].copy_from_slice(&regs);
+    /// Blocks the caller (thread on `core`) until thread `target` has left the core it runs
+    /// on.
+    pub fn wait_for_stop(&mut self, core: usize, target: ObjId) {
+        if let Some(me) = self.current[core] {
+            self.stop_waiters.push((me, target));
+            self.block_current(core, State::BlockedStop(target));
+        }
+    }
+
+    /// Finishes a blocked thread's syscall with `x0 = err` and `x1..x7 = regs`, and makes it
+    /// runnable.
+    pub fn complete(&mut self, id: ObjId, err: u64, regs: [u64; 7]) {
+        if let Some(t) = self.objects.tcb_mut(id) {
+            t.ctx.x[0] = err;
+            t.ctx.x[1..8].copy_from_slice(&regs);
             self.make_runnable(id);
         }
     }
@@ -278,50 +373,43 @@ impl Kernel {
     pub fn console_input(&mut self, bytes: &[u8]) {
         for &b in bytes {
             match self.console_readers.pop_front() {
-                Some(reader) => self.complete(reader, [0, u64::from(b), 0]),
+                Some(reader) => self.complete(reader, 0, [u64::from(b), 0, 0, 0, 0, 0, 0]),
                 None if self.console_rx.len() < 4096 => self.console_rx.push_back(b),
                 None => {} // nobody reads: drop rather than grow without bound
             }
         }
     }
 
-    /// Round robin: if another thread waits on `core`, the running one goes to the back.
-    pub fn preempt(&mut self, core: usize) {
-        if self.run_queues[core].is_empty() {
-            return;
-        }
-        if let Some(id) = self.current[core].take() {
-            self.make_runnable(id);
-        }
-    }
-
     /// The context to run next on `core`, switching address spaces if needed.
     fn pick(&mut self, core: usize) -> Option<*mut UserContext> {
         percpu::of(core).need_resched.store(false, Ordering::Relaxed);
-        if self.current[core].is_none() {
-            let id = self.run_queues[core].pop_front()?;
-            self.current[core] = Some(id);
-            self.switch_fp(core, id);
-            let t = self.threads.get_mut(&id).expect("queued thread exists");
-            t.state = State::Running;
-            self.vspaces.get(&t.vspace).expect("thread's address space exists").activate();
+        if !self.settle_current(core) {
+            let id = self.run_queues[core].pop()?;
+            self.enter(core, id);
         }
         let t = self.current_mut(core)?;
         Some(&mut *t.ctx as *mut UserContext)
     }
 
     /// Makes this core's FP/SIMD registers hold thread `next`'s values.
-    fn switch_fp(&mut self, core: usize, next: ThreadId) {
+    fn switch_fp(&mut self, core: usize, next: ObjId) {
         if self.fp_owner[core] == Some(next) {
             return;
         }
-        if let Some(prev) = self.fp_owner[core].and_then(|p| self.threads.get_mut(&p)) {
+        if let Some(prev) = self.fp_owner[core].and_then(|p| self.objects.tcb_mut(p)) {
             fpu::save(&mut prev.fp);
         }
-        if let Some(t) = self.threads.get(&next) {
+        if let Some(t) = self.objects.tcb(next) {
             fpu::restore(&t.fp);
         }
         self.fp_owner[core] = Some(next);
+    }
+
+    /// Forgets that a core's FP registers belong to a thread being destroyed.
+    pub fn forget_fp(&mut self, id: ObjId) {
+        for owner in self.fp_owner.iter_mut().filter(|o| **o == Some(id)) {
+            *owner = None;
+        }
     }
 
     /// Points this core's user half at the empty tree (it runs no thread now).
@@ -338,6 +426,7 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
         if let Some(ctx) = k.pick(core) {
             return ctx;
         }
+        k.leave_user_space();
         drop(k);
         let me = percpu::this();
         while !me.need_resched.load(Ordering::Acquire) {

@@ -1,50 +1,63 @@
 //! System calls: decode the registers of the calling thread, check every argument, act, and
 //! write the results back. The ABI (numbers, registers, errors) is documented in `abi`.
 
-use crate::arch::exceptions::UserContext;
-use crate::arch::psci;
-use crate::{board, console, mm, percpu, sched};
-use abi::{Error, InfoKey, Syscall};
+use crate::arch::{exceptions::UserContext, psci, timer};
+use crate::object::{ObjId, State};
+use crate::sched::Kernel;
+use crate::{board, console, cspace, mm, percpu, sched};
+use abi::{Error, InfoKey, ObjectType, Registers, Rights, Syscall};
 
 /// What a syscall did to its caller.
-enum Outcome {
-    /// Return to the caller with `x1..x3`.
-    Return([u64; 3]),
-    /// The caller blocked (its results are written when it is woken) or ended.
-    NoReturn,
+pub enum Outcome {
+    /// Return success with the first `n` of `x1..x7` set to these values (the rest keep theirs).
+    Return(usize, [u64; 7]),
+    /// The results (and `x0`) are already in the caller's registers.
+    Written,
+    /// The caller blocked or stopped: its results are written when it is woken.
+    Blocked,
+}
+
+fn ok(r1: u64) -> Result<Outcome, Error> {
+    Ok(Outcome::Return(1, [r1, 0, 0, 0, 0, 0, 0]))
+}
+
+fn done() -> Result<Outcome, Error> {
+    Ok(Outcome::Return(0, [0; 7]))
 }
 
 /// Handles the syscall of the thread running on this core.
 pub fn handle(k: &mut sched::Guard) {
     let core = percpu::core_id();
-    let Some(t) = k.current(core) else { return };
-    let (number, args) = (t.ctx.x[8], <[u64; 6]>::try_from(&t.ctx.x[..6]).expect("6 registers"));
+    let Some(me) = k.current_id(core) else { return };
+    let Some(t) = k.objects.tcb_mut(me) else { return };
+    if t.state != State::Running {
+        // Stopped by another core while entering: the syscall runs when it is resumed.
+        t.ctx.pc -= 4;
+        return;
+    }
+    let (number, a) = (t.ctx.x[8], <[u64; 8]>::try_from(&t.ctx.x[..8]).expect("8 registers"));
     let result = match Syscall::from_number(number) {
-        Some(call) => dispatch(k, core, call, args),
+        Some(call) => dispatch(k, core, me, call, a),
         None => Err(Error::InvalidSyscall),
     };
-    let Some(t) = k.current_mut(core) else { return };
+    // The caller may have been destroyed (it deleted its own TCB); then there is nothing to write.
+    let Some(t) = k.objects.tcb_mut(me) else { return };
     write_result(&mut t.ctx, result);
 }
 
 fn write_result(ctx: &mut UserContext, result: Result<Outcome, Error>) {
     match result {
-        Ok(Outcome::Return(r)) => {
+        Ok(Outcome::Return(n, r)) => {
             ctx.x[0] = 0;
-            ctx.x[1..4].copy_from_slice(&r);
+            ctx.x[1..1 + n].copy_from_slice(&r[..n]);
         }
-        Ok(Outcome::NoReturn) => {}
+        Ok(Outcome::Written | Outcome::Blocked) => {}
         Err(e) => ctx.x[0] = e as u64,
     }
 }
 
-fn ok(r1: u64) -> Result<Outcome, Error> {
-    Ok(Outcome::Return([r1, 0, 0]))
-}
-
-fn dispatch(k: &mut sched::Guard, core: usize, call: Syscall, a: [u64; 6]) -> Result<Outcome, Error> {
-    let me = k.current(core).ok_or(Error::InvalidArgument)?;
-    let (my_id, my_vs) = (me.id, me.vspace);
+fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) -> Result<Outcome, Error> {
+    let cspace = k.objects.tcb(me).and_then(|t| t.cspace);
     match call {
         Syscall::Null => ok(0),
         Syscall::DebugWrite => {
@@ -54,40 +67,25 @@ fn dispatch(k: &mut sched::Guard, core: usize, call: Syscall, a: [u64; 6]) -> Re
             }
             let mut buf = [0u8; abi::DEBUG_WRITE_MAX as usize];
             let buf = &mut buf[..len as usize];
-            k.vspace(my_vs).ok_or(Error::NotFound)?.read_user(a[0], buf)?;
+            my_vspace(k, me)?.read_user(a[0], buf)?;
             console::write_user(buf);
             ok(len)
         }
         Syscall::DebugRead => match k.console_read(core) {
             Some(b) => ok(u64::from(b)),
-            None => Ok(Outcome::NoReturn),
+            None => Ok(Outcome::Blocked),
         },
         Syscall::Yield => {
             k.preempt(core);
-            ok(0)
+            done()
         }
         Syscall::ThreadExit => {
-            k.exit_current(core, a[0], false);
-            Ok(Outcome::NoReturn)
-        }
-        Syscall::ThreadSpawn => {
-            let (entry, sp, arg, want_core) = (a[0], a[1], a[2], a[3]);
-            let vs = k.vspace(my_vs).ok_or(Error::NotFound)?;
-            if !vs.is_user_executable(entry) || sp == 0 || sp > abi::USER_VA_END {
-                return Err(Error::BadAddress);
+            k.stop(me);
+            if let Some(t) = k.objects.tcb_mut(me) {
+                t.exit_code = a[0];
             }
-            if sp % 16 != 0 {
-                return Err(Error::InvalidArgument);
-            }
-            let target = if want_core == u64::MAX { core } else { want_core as usize };
-            let name = alloc::format!("thread-of-{my_id}");
-            let id = k.spawn(my_vs, &name, UserContext::new_user(entry, sp, arg), target)?;
-            ok(id)
+            Ok(Outcome::Blocked)
         }
-        Syscall::ThreadJoin => match k.join(core, a[0])? {
-            Some((code, killed)) => Ok(Outcome::Return([code, killed as u64, 0])),
-            None => Ok(Outcome::NoReturn),
-        },
         Syscall::SystemInfo => {
             let key = InfoKey::from_number(a[0]).ok_or(Error::InvalidArgument)?;
             ok(match key {
@@ -96,11 +94,12 @@ fn dispatch(k: &mut sched::Guard, core: usize, call: Syscall, a: [u64; 6]) -> Re
                 InfoKey::FreeFrames => mm::frames::free_frames() as u64,
                 InfoKey::CurrentCore => core as u64,
                 InfoKey::Ticks => percpu::total_ticks(k.cores),
-                InfoKey::ThreadId => my_id,
+                InfoKey::ThreadId => me.0,
+                InfoKey::CounterHz => timer::frequency(),
             })
         }
         Syscall::PowerOff => {
-            log::info!("power off requested by thread {my_id}");
+            log::info!("power off requested by thread {:#x}", me.0);
             let err = psci::system_off(board::get().psci);
             log::error!("PSCI SYSTEM_OFF failed: {}", err.name());
             Err(Error::Denied)
@@ -109,7 +108,170 @@ fn dispatch(k: &mut sched::Guard, core: usize, call: Syscall, a: [u64; 6]) -> Re
             if !board::get().cmdline.flag("debug.panic_trigger") {
                 return Err(Error::Denied);
             }
-            panic!("debug panic trigger pulled by thread {my_id}");
+            panic!("debug panic trigger pulled by thread {:#x}", me.0);
+        }
+
+        Syscall::Send => k.send(core, a[0], true, false),
+        Syscall::NbSend => k.send(core, a[0], false, false),
+        Syscall::Call => k.send(core, a[0], true, true),
+        Syscall::Recv => k.recv(core, a[0], true),
+        Syscall::NbRecv => k.recv(core, a[0], false),
+        Syscall::Reply => k.reply(core),
+        Syscall::ReplyRecv => k.reply_recv(core, a[0]),
+        Syscall::Signal => k.signal(core, a[0]),
+        Syscall::Wait => k.wait(core, a[0], true),
+        Syscall::Poll => k.wait(core, a[0], false),
+
+        Syscall::CapCopy => k.cap_derive(cspace, a[0], a[1], None).and_then(|_| done()),
+        Syscall::CapMint => k.cap_derive(cspace, a[0], a[1], Some((a[2], a[3]))).and_then(|_| done()),
+        Syscall::CapMove => k.cap_move(cspace, a[0], a[1]).and_then(|_| done()),
+        Syscall::CapDelete => k.cap_delete(cspace, a[0]).and_then(|_| done()),
+        Syscall::CapRevoke => k.cap_revoke(cspace, a[0]).and_then(ok),
+        Syscall::CapInfo => {
+            let r = k.cap_info(cspace, a[0])?;
+            Ok(Outcome::Return(5, [r[0], r[1], r[2], r[3], r[4], 0, 0]))
+        }
+        Syscall::Create => k.create(cspace, a[0], a[1], a[2], a[3], a[4], core).and_then(|_| done()),
+        Syscall::QuotaInfo => {
+            let (f, b) = k.quota_info(cspace, a[0])?;
+            Ok(Outcome::Return(2, [f, b, 0, 0, 0, 0, 0]))
+        }
+        Syscall::FrameMap => k.frame_map(cspace, a[0], a[1], a[2], a[3]).and_then(|_| done()),
+        Syscall::FrameUnmap => k.frame_unmap(cspace, a[0]).and_then(|_| done()),
+
+        Syscall::TcbConfigure => tcb_configure(k, cspace, a),
+        Syscall::TcbSetPriority => {
+            let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+            let my_prio = k.objects.tcb(me).map_or(0, |m| m.prio);
+            if a[1] >= abi::PRIORITIES {
+                return Err(Error::InvalidArgument);
+            }
+            if a[1] > u64::from(my_prio) {
+                return Err(Error::Denied);
+            }
+            k.requeue(t, |t| t.prio = a[1] as u8);
+            done()
+        }
+        Syscall::TcbSetAffinity => {
+            let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+            if a[1] >= k.cores as u64 {
+                return Err(Error::InvalidArgument);
+            }
+            k.requeue(t, |t| t.core = a[1] as usize);
+            done()
+        }
+        Syscall::TcbResume => {
+            let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+            let th = k.objects.tcb(t).expect("typed");
+            if th.cspace.is_none() || th.vspace.is_none() {
+                return Err(Error::InvalidArgument);
+            }
+            if th.state == State::Inactive {
+                k.make_runnable(t);
+            }
+            done()
+        }
+        Syscall::TcbSuspend => {
+            let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+            // The caller's x0 must read "success" whenever it next runs (also if it suspended
+            // itself and is resumed later).
+            if let Some(m) = k.objects.tcb_mut(me) {
+                m.ctx.x[0] = 0;
+            }
+            let remote = k.stop(t);
+            if t == me {
+                Ok(Outcome::Blocked)
+            } else if remote.is_some() {
+                k.wait_for_stop(core, t); // returns once the other core has let it go
+                Ok(Outcome::Blocked)
+            } else {
+                done()
+            }
+        }
+        Syscall::TcbReadRegisters => {
+            let t = tcb(k, cspace, a[0], Rights::READ)?;
+            let th = k.objects.tcb(t).expect("typed");
+            if th.on_core.is_some() {
+                return Err(Error::Busy);
+            }
+            let c = &th.ctx;
+            let mut r = Registers { x: c.x, sp: c.sp, pc: c.pc, pstate: c.spsr, tpidr: c.tpidr };
+            if t == me {
+                r.x[0] = 0;
+            }
+            let bytes = registers_bytes(&r);
+            my_vspace(k, me)?.write_user(a[1], &bytes)?;
+            done()
+        }
+        Syscall::TcbWriteRegisters => {
+            let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+            if k.objects.tcb(t).expect("typed").on_core.is_some() {
+                return Err(Error::Busy);
+            }
+            let mut bytes = [0u8; core::mem::size_of::<Registers>()];
+            my_vspace(k, me)?.read_user(a[1], &mut bytes)?;
+            let r = registers_from_bytes(&bytes);
+            let c = &mut k.objects.tcb_mut(t).expect("typed").ctx;
+            c.x = r.x;
+            c.sp = r.sp;
+            c.pc = r.pc;
+            c.tpidr = r.tpidr;
+            c.spsr = r.pstate & 0xf000_0000; // flags only: always EL0t, interrupts unmasked
+            done()
         }
     }
+}
+
+fn my_vspace(k: &Kernel, me: ObjId) -> Result<&mm::vspace::VSpace, Error> {
+    let vs = k.objects.tcb(me).and_then(|t| t.vspace).ok_or(Error::BadAddress)?;
+    k.objects.vspace(vs).ok_or(Error::BadAddress)
+}
+
+fn tcb(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Result<ObjId, Error> {
+    Ok(k.lookup_typed(cspace, cptr, ObjectType::Tcb, rights)?.obj)
+}
+
+fn tcb_configure(k: &mut Kernel, cspace: Option<ObjId>, a: [u64; 8]) -> Result<Outcome, Error> {
+    let t = tcb(k, cspace, a[0], Rights::WRITE)?;
+    let cs = k.lookup_typed(cspace, a[1], ObjectType::CNode, Rights::NONE)?.obj;
+    let vs = k.lookup_typed(cspace, a[2], ObjectType::VSpace, Rights::NONE)?.obj;
+    let (ipc_buffer, fault_ep) = (a[3], a[4]);
+    if ipc_buffer % abi::PAGE_SIZE != 0 || ipc_buffer >= abi::USER_VA_END {
+        return Err(Error::InvalidArgument);
+    }
+    let th = k.objects.tcb(t).expect("typed");
+    if th.state != State::Inactive || th.on_core.is_some() {
+        return Err(Error::Busy);
+    }
+    for held in [cs, vs] {
+        k.objects.entry_mut(held).expect("looked up").holds += 1;
+    }
+    let th = k.objects.tcb_mut(t).expect("typed");
+    let old = [th.cspace.replace(cs), th.vspace.replace(vs)];
+    th.ipc_buffer = ipc_buffer;
+    th.fault_ep = fault_ep;
+    for held in old.into_iter().flatten() {
+        cspace::release_hold(k, held);
+    }
+    done()
+}
+
+fn registers_bytes(r: &Registers) -> [u8; core::mem::size_of::<Registers>()] {
+    let mut out = [0u8; core::mem::size_of::<Registers>()];
+    let tail = [r.sp, r.pc, r.pstate, r.tpidr];
+    let words = r.x.iter().chain(tail.iter());
+    for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+fn registers_from_bytes(b: &[u8; core::mem::size_of::<Registers>()]) -> Registers {
+    let mut w = [0u64; 35];
+    for (word, chunk) in w.iter_mut().zip(b.chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    }
+    let mut r = Registers { sp: w[31], pc: w[32], pstate: w[33], tpidr: w[34], ..Default::default() };
+    r.x.copy_from_slice(&w[..31]);
+    r
 }

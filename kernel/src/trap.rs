@@ -3,7 +3,9 @@
 
 use crate::arch::exceptions::{self, fault_status_name, Syndrome, UserContext};
 use crate::arch::{cpu, gic, timer};
+use crate::object::{tcb::FaultMsg, State};
 use crate::{board, console, percpu, sched, smp, syscall};
+use abi::FaultKind;
 use core::sync::atomic::Ordering;
 
 /// Timer ticks per second on every core.
@@ -15,7 +17,7 @@ pub fn user_sync() -> *mut UserContext {
     let mut k = sched::lock();
     match syndrome {
         Syndrome::Syscall => syscall::handle(&mut k),
-        fault => kill_for_fault(&mut k, fault, far, esr),
+        fault => user_fault(&mut k, fault, far, esr),
     }
     sched::finish(k)
 }
@@ -34,7 +36,7 @@ pub fn user_irq() -> *mut UserContext {
 pub fn user_unexpected() -> *mut UserContext {
     let (_, far, esr) = exceptions::syndrome();
     let mut k = sched::lock();
-    kill_for_fault(&mut k, Syndrome::Other { class: (esr >> 26) as u32 & 0x3f }, far, esr);
+    user_fault(&mut k, Syndrome::Other { class: (esr >> 26) as u32 & 0x3f }, far, esr);
     sched::finish(k)
 }
 
@@ -43,13 +45,39 @@ pub fn kernel_irq() {
     handle_interrupts();
 }
 
-/// Reports a user fault in one line and ends the thread; the kernel runs on.
-fn kill_for_fault(k: &mut sched::Guard, fault: Syndrome, far: u64, esr: u64) {
+/// A user fault: sent to the thread's fault endpoint as a message; without one, the thread is
+/// stopped and one line logged. Either way the kernel runs on.
+fn user_fault(k: &mut sched::Guard, fault: Syndrome, far: u64, esr: u64) {
     let core = percpu::core_id();
+    let Some(id) = k.current_id(core) else { return };
     let Some(t) = k.current(core) else { return };
-    let what = FaultReport { fault, far, esr, pc: t.ctx.pc, sp: t.ctx.sp };
-    log::warn!("user fault: thread {} '{}' {what}, pc={:#x}: thread killed", t.id, t.name, t.ctx.pc);
-    k.exit_current(core, abi::EXIT_KILLED, true);
+    if t.state != State::Running {
+        return; // stopped by another core meanwhile: the instruction faults again on resume
+    }
+    let (pc, sp) = (t.ctx.pc, t.ctx.sp);
+    let msg = FaultMsg { kind: fault_kind(fault) as u64, addr: far, pc, esr };
+    if k.send_fault(core, msg) {
+        return;
+    }
+    let what = FaultReport { fault, far, esr, pc, sp };
+    log::warn!("user fault: thread {:#x} {what}, pc={pc:#x}: no fault handler, thread stopped", id.0);
+    k.stop(id);
+    if let Some(t) = k.objects.tcb_mut(id) {
+        t.exit_code = abi::EXIT_KILLED;
+    }
+}
+
+/// The ABI's name for a fault.
+fn fault_kind(fault: Syndrome) -> FaultKind {
+    match fault {
+        Syndrome::DataAbort { status, .. } if status == exceptions::DFSC_ALIGNMENT => FaultKind::Alignment,
+        Syndrome::DataAbort { write: true, .. } => FaultKind::WriteAbort,
+        Syndrome::DataAbort { write: false, .. } => FaultKind::ReadAbort,
+        Syndrome::InstructionAbort { .. } => FaultKind::InstructionAbort,
+        Syndrome::Undefined => FaultKind::Undefined,
+        Syndrome::PcAlignment | Syndrome::SpAlignment => FaultKind::Alignment,
+        Syndrome::Breakpoint | Syndrome::Other { .. } | Syndrome::Syscall => FaultKind::Other,
+    }
 }
 
 /// A user fault, described for the log: what happened and at which address.

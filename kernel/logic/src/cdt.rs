@@ -116,6 +116,34 @@ impl Cdt {
         Ok(())
     }
 
+    /// Puts the original capability to a new object in an empty `slot` as a child of `parent`
+    /// (an object made from a memory quota: revoking the quota capability removes it).
+    pub fn insert_child(&mut self, parent: Slot, slot: Slot, cap: Cap) -> Result<(), CdtError> {
+        if !self.nodes.contains_key(&parent) {
+            return Err(CdtError::EmptySource);
+        }
+        if self.nodes.contains_key(&slot) {
+            return Err(CdtError::DestinationOccupied);
+        }
+        self.place(slot, cap, Some(parent));
+        Ok(())
+    }
+
+    /// The occupied slots in `range`, in order.
+    pub fn occupied(&self, range: core::ops::Range<Slot>) -> Vec<Slot> {
+        self.nodes.range(range).map(|(s, _)| *s).collect()
+    }
+
+    /// Number of capabilities in the tree.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if the tree holds no capability.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     fn check_derive(&self, src: Slot, dst: Slot) -> Result<Cap, CdtError> {
         if src == dst {
             return Err(CdtError::SameSlot);
@@ -274,6 +302,21 @@ mod tests {
         assert_eq!(gone, vec![101, 300]);
         assert!(r.dead_objects.is_empty());
         assert!(t.get(200).is_some() && t.get(201).is_some() && t.get(102).is_some());
+        t.check().unwrap();
+    }
+
+    #[test]
+    fn objects_made_from_a_quota_go_with_its_revoke() {
+        let mut t = Cdt::new();
+        t.insert_original(1, ep(1)).unwrap(); // the quota
+        t.insert_child(1, 10, ep(2)).unwrap(); // an object made from it
+        t.copy(10, 20).unwrap();
+        assert_eq!(t.insert_child(5, 11, ep(3)), Err(CdtError::EmptySource));
+        assert_eq!(t.insert_child(1, 10, ep(3)), Err(CdtError::DestinationOccupied));
+        assert_eq!(t.occupied(0..15), vec![1, 10]);
+        let r = t.revoke(1);
+        assert_eq!(r.dead_objects, vec![2]);
+        assert_eq!(t.len(), 1);
         t.check().unwrap();
     }
 

@@ -40,3 +40,9 @@ pub fn grow_from_frames() -> usize {
     unsafe { HEAP.lock().add_to_heap(start, start + CHUNK_FRAMES * 4096) };
     CHUNK_FRAMES * 4096
 }
+
+/// Heap bytes not allocated right now.
+pub fn free_bytes() -> usize {
+    let h = HEAP.lock();
+    h.stats_total_bytes() - h.stats_alloc_actual()
+}

@@ -1,13 +1,16 @@
-//! User address spaces: a translation tree with an ASID, and the frames it owns.
+//! User address spaces: a translation tree with an ASID, and the frame capabilities mapped in it.
 //!
-//! For now an address space owns every frame mapped in it (issue 3 turns frames into
-//! capability-named objects whose mappings are tracked separately). Destroying it invalidates
-//! its ASID on every core before any frame or table is freed, so no core can still reach them.
+//! A `VSpace` does not own the frames it maps: they belong to frame objects, and each mapping is
+//! recorded both here (by address, naming the capability slot that made it) and with the frame
+//! capability (see `crate::cspace`), so deleting either side removes the mapping. It owns its
+//! page tables. Tearing it down invalidates its ASID on every core before any table is freed.
 
 use super::{frames, phys_to_virt, PhysAddr};
 use crate::arch::mmu::{self, MapError, PageTable};
 use abi::Error;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use klogic::cdt::Slot;
 use klogic::pte::{Access, Attrs, Owner, PAGE_SIZE};
 
 /// ASIDs handed out to address spaces; 0 is reserved for "no user address space".
@@ -33,95 +36,124 @@ impl AsidPool {
 pub struct VSpace {
     table: PageTable,
     asid: u16,
-    /// Frames this address space owns, by the user address they are mapped at.
-    owned: Vec<(u64, PhysAddr)>,
-    /// Threads running in it; it is destroyed when the last one ends.
-    pub threads: usize,
+    /// What is mapped, by user address: the capability slot whose mapping it is.
+    pub mapped: BTreeMap<u64, Slot>,
+    /// Page tables allocated besides the root (each was charged one frame).
+    pub tables: u64,
 }
 
 impl VSpace {
-    /// An empty address space.
-    pub fn new() -> Result<VSpace, Error> {
+    /// An empty address space, its root table from `alloc` (zeroed frames).
+    pub fn new(alloc: &mut dyn FnMut() -> Option<PhysAddr>) -> Result<VSpace, Error> {
         let asid = ASIDS.lock().take().ok_or(Error::NoMemory)?;
-        let mut alloc = || frames::alloc_zeroed();
-        let Some(table) = PageTable::new(&mut alloc) else {
+        let Some(table) = PageTable::new(alloc) else {
             ASIDS.lock().free.push(asid);
             return Err(Error::NoMemory);
         };
-        Ok(VSpace { table, asid, owned: Vec::new(), threads: 0 })
+        Ok(VSpace { table, asid, mapped: BTreeMap::new(), tables: 0 })
     }
 
-    /// Maps `count` fresh zeroed pages at `va` with `access`.
-    pub fn map_new_pages(&mut self, va: u64, count: u64, access: Access) -> Result<(), Error> {
-        for i in 0..count {
-            let page_va = va + i * PAGE_SIZE;
-            let pa = frames::alloc_zeroed().ok_or(Error::NoMemory)?;
-            let mut alloc = || frames::alloc_zeroed();
-            match self.table.map(page_va, pa, PAGE_SIZE, Attrs::user(access), false, &mut alloc) {
-                Ok(()) => self.owned.push((page_va, pa)),
-                Err(e) => {
-                    frames::free(pa, 1);
-                    return Err(match e {
-                        MapError::NoMemory => Error::NoMemory,
-                        MapError::AlreadyMapped | MapError::Misaligned => Error::InvalidArgument,
-                    });
-                }
-            }
+    /// Maps the page at `pa` at user address `va` with `access`, for capability `slot`. New
+    /// tables come from `alloc` and are counted in [`VSpace::tables`].
+    pub fn map(
+        &mut self,
+        va: u64,
+        pa: PhysAddr,
+        access: Access,
+        slot: Slot,
+        alloc: &mut dyn FnMut() -> Option<PhysAddr>,
+    ) -> Result<(), Error> {
+        if va % PAGE_SIZE != 0 || va >= abi::USER_VA_END {
+            return Err(Error::InvalidArgument);
         }
-        Ok(())
+        if self.mapped.contains_key(&va) || self.table.translate(va).is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        let mut new_tables = 0;
+        let mut counting = || {
+            let f = alloc();
+            new_tables += u64::from(f.is_some());
+            f
+        };
+        let r = self.table.map(va, pa, PAGE_SIZE, Attrs::user(access), false, &mut counting);
+        self.tables += new_tables;
+        match r {
+            Ok(()) => {
+                self.mapped.insert(va, slot);
+                Ok(())
+            }
+            Err(MapError::NoMemory) => Err(Error::NoMemory),
+            Err(MapError::AlreadyMapped | MapError::Misaligned) => Err(Error::InvalidArgument),
+        }
     }
 
-    /// Copies `bytes` into the pages mapped at `va`, whatever their user rights (used to load
-    /// programs). Fails if some page is not mapped.
-    pub fn write(&mut self, va: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.copy(va, bytes.len(), |pa, range| {
-            // SAFETY: `pa..pa+len` lies in one frame mapped in this address space (found by
-            // translation under the kernel lock); the linear map covers it.
-            let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut u8, range.len()) };
-            dst.copy_from_slice(&bytes[range]);
-        }, None)
+    /// Removes the mapping at `va` and invalidates it on every core: when this returns, no core
+    /// reaches the page through this address space.
+    pub fn unmap(&mut self, va: u64) {
+        self.mapped.remove(&va);
+        if self.table.unmap_page(va).is_some() {
+            mmu::invalidate_page_all_cores(self.asid, va);
+        }
+    }
+
+    /// The physical address behind user address `va`, if mapped for the user with at least
+    /// read (and, with `write`, write) access.
+    pub fn user_phys(&self, va: u64, write: bool) -> Option<PhysAddr> {
+        if va >= abi::USER_VA_END {
+            return None;
+        }
+        let (pa, attrs) = self.table.translate(va)?;
+        let ok = attrs.owner == Owner::User && (!write || attrs.access == Access::ReadWrite);
+        ok.then_some(pa)
     }
 
     /// Copies user memory at `va` into `buf`, refusing unless every byte is mapped readable by
     /// the user: a user pointer is an allegation until this check passes.
     pub fn read_user(&self, va: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let len = buf.len();
-        self.copy(va, len, |pa, range| {
-            // SAFETY: as in `write`; read-only.
+        self.walk(va, buf.len(), false, |pa, range| {
+            // SAFETY: `pa..pa+len` lies in one user page mapped in this address space (found by
+            // translation under the kernel lock); the linear map covers all RAM.
             let src = unsafe { core::slice::from_raw_parts(phys_to_virt(pa) as *const u8, range.len()) };
             buf[range].copy_from_slice(src);
-        }, Some(Owner::User))
+        })
     }
 
-    /// Walks `[va, va + len)` page by page, calling `f(physical address, range of the buffer)`.
-    fn copy(
-        &self,
-        va: u64,
-        len: usize,
-        mut f: impl FnMut(PhysAddr, core::ops::Range<usize>),
-        need_owner: Option<Owner>,
-    ) -> Result<(), Error> {
+    /// Copies `bytes` to user memory at `va`, refusing unless every byte is mapped writable by
+    /// the user.
+    pub fn write_user(&self, va: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.walk(va, bytes.len(), true, |pa, range| {
+            // SAFETY: as in `read_user`, and the page is user-writable, so nothing of the
+            // kernel's lives there.
+            let dst = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut u8, range.len()) };
+            dst.copy_from_slice(&bytes[range]);
+        })
+    }
+
+    /// Walks `[va, va + len)` page by page, calling `f(physical address, range of the buffer)`
+    /// once the whole range has been checked.
+    fn walk(&self, va: u64, len: usize, write: bool, mut f: impl FnMut(PhysAddr, core::ops::Range<usize>)) -> Result<(), Error> {
         let end = va.checked_add(len as u64).ok_or(Error::BadAddress)?;
         if end > abi::USER_VA_END {
             return Err(Error::BadAddress);
         }
+        let mut pages: [(PhysAddr, usize, usize); 4] = [(0, 0, 0); 4];
         let mut done = 0usize;
+        let mut n = 0;
         while done < len {
             let cur = va + done as u64;
             let in_page = ((PAGE_SIZE - cur % PAGE_SIZE) as usize).min(len - done);
-            let (pa, attrs) = self.table.translate(cur).ok_or(Error::BadAddress)?;
-            if need_owner.is_some_and(|o| o != attrs.owner) {
-                return Err(Error::BadAddress);
+            let pa = self.user_phys(cur, write).ok_or(Error::BadAddress)?;
+            if n == pages.len() {
+                return Err(Error::InvalidArgument); // callers copy at most a few pages
             }
-            f(pa, done..done + in_page);
+            pages[n] = (pa, done, done + in_page);
+            n += 1;
             done += in_page;
         }
+        for &(pa, a, b) in &pages[..n] {
+            f(pa, a..b);
+        }
         Ok(())
-    }
-
-    /// True if `va` is mapped executable for the user.
-    pub fn is_user_executable(&self, va: u64) -> bool {
-        matches!(self.table.translate(va), Some((_, a)) if a.owner == Owner::User && a.access == Access::ReadExec)
     }
 
     /// Makes this address space the user half on this core.
@@ -129,14 +161,12 @@ impl VSpace {
         mmu::set_user_tables(self.table.root(), self.asid);
     }
 
-    /// Tears it down: invalidates its ASID on every core, then frees its frames and tables.
-    /// No thread may run in it (the caller checked `threads == 0`), and no core has its tree in
-    /// TTBR0 (a core switches to the empty tree whenever it stops running a thread).
+    /// Tears it down: invalidates its ASID on every core, then frees its tables. Every
+    /// mapping must have been removed from the frame capabilities' side by the caller (the
+    /// frames belong to frame objects and are not freed here), and no core may have this tree
+    /// in TTBR0 (a core switches to the empty tree whenever it stops running a thread).
     pub fn destroy(self) {
         mmu::invalidate_asid_all_cores(self.asid);
-        for &(_, pa) in &self.owned {
-            frames::free(pa, 1);
-        }
         self.table.destroy(&mut |pa| frames::free(pa, 1));
         ASIDS.lock().free.push(self.asid);
     }

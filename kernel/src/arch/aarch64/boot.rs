@@ -109,7 +109,9 @@ at_el1:
     mrs     x0, sctlr_el1
     ldr     x1, =0x1005             // M (MMU), C (data cache), I (instruction cache)
     orr     x0, x0, x1
-    bic     x0, x0, #(1 << 1)       // A: no alignment checking
+    bic     x0, x0, #(1 << 1)       // A: no general alignment checking (the kernel's memcpy
+                                    // may access unaligned); unaligned exclusives still fault
+    orr     x0, x0, #(1 << 4)       // SA0: a misaligned EL0 stack pointer faults (alignment)
     msr     sctlr_el1, x0
     isb
     ldr     x0, =upper_half         // absolute: the linked upper-half address

@@ -274,6 +274,9 @@ pub enum Syndrome {
     Other { class: u32 },
 }
 
+/// The data fault status code of an alignment fault (Arm ARM D19.2, DFSC 0b100001).
+pub const DFSC_ALIGNMENT: u32 = 0x21;
+
 /// The syndrome of the exception being handled, and the faulting address (FAR_EL1).
 pub fn syndrome() -> (Syndrome, u64, u64) {
     use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};

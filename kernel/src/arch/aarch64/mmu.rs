@@ -110,7 +110,6 @@ impl PageTable {
 
     /// Removes the 4 KiB page mapping at `va` and returns the frame it mapped. The caller must
     /// invalidate the TLBs that may hold it before reusing the frame.
-    #[allow(dead_code)] // the unmap syscall of issue 3 is its first user
     pub fn unmap_page(&mut self, va: u64) -> Option<PhysAddr> {
         let slot = self.slot(va, 3, None).ok()?;
         // SAFETY: `slot` points into a live table of this tree.
@@ -189,4 +188,13 @@ pub fn invalidate_asid_all_cores(asid: u16) {
     // SAFETY: TLB maintenance has no memory-safety effect; `dsb ishst` makes the table writes
     // visible before the invalidation, `dsb ish` waits for it to finish on all cores.
     unsafe { core::arch::asm!("dsb ishst", "tlbi aside1is, {0}", "dsb ish", "isb", in(reg) arg) };
+}
+
+/// Invalidates the entry for user page `va` tagged with `asid` on every core of the
+/// inner-shareable domain, and waits until they all have.
+pub fn invalidate_page_all_cores(asid: u16, va: u64) {
+    let arg = (u64::from(asid) << 48) | ((va >> 12) & ((1 << 44) - 1));
+    // SAFETY: TLB maintenance has no memory-safety effect; `dsb ishst` orders the cleared
+    // descriptor before the invalidation, `dsb ish` waits for every core to complete it.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi vae1is, {0}", "dsb ish", "isb", in(reg) arg) };
 }

@@ -1,0 +1,452 @@
+//! Capabilities: naming slots, the capability syscalls, object creation from quotas, and
+//! object destruction when the last capability goes.
+//!
+//! A CNode's slot `i` is the derivation-tree slot `cnode_index << 16 | i` (see [`slot_id`]),
+//! so the tree in `klogic::cdt` holds every capability of every CSpace and a revoke reaches all
+//! of them. Frame capabilities that are mapped are recorded in `Kernel::mappings`; removing the
+//! capability removes the mapping (and invalidates it on every core) before anything else.
+
+use crate::mm::{frames, vspace::VSpace};
+use crate::object::{CNode, Charge, Endpoint, Frame, Notification, ObjId, Object, Quota, State, Tcb};
+use crate::sched::Kernel;
+use abi::{charge, CPtr, Error, ObjectType, Rights};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use klogic::cdt::{Cap, CdtError, Removed, Slot};
+use klogic::pte::Access;
+
+/// The derivation-tree slot of slot `index` of CNode `cnode`.
+#[inline]
+pub fn slot_id(cnode: ObjId, index: u32) -> Slot {
+    (u64::from(cnode.index()) << 16) | u64::from(index)
+}
+
+/// The index within its CNode of a derivation-tree slot.
+pub fn slot_index(slot: Slot) -> u32 {
+    (slot & 0xffff) as u32
+}
+
+fn cdt_error(e: CdtError) -> Error {
+    match e {
+        CdtError::EmptySource => Error::InvalidCapability,
+        CdtError::DestinationOccupied => Error::SlotOccupied,
+        CdtError::RightsEscalation => Error::InsufficientRights,
+        CdtError::AlreadyBadged | CdtError::SameSlot => Error::InvalidArgument,
+    }
+}
+
+/// What [`Kernel::lookup`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    /// The slot.
+    pub slot: Slot,
+    /// The capability in it.
+    pub cap: Cap,
+    /// The object it names.
+    pub obj: ObjId,
+}
+
+/// Kernel bytes and frames an object of `kind` costs.
+fn cost(kind: ObjectType, size: u64, bytes: u64) -> Result<(u64, u64), Error> {
+    Ok(match kind {
+        ObjectType::Quota => (size, bytes.checked_add(charge::QUOTA_BYTES).ok_or(Error::InvalidArgument)?),
+        ObjectType::Tcb => (0, charge::TCB_BYTES),
+        ObjectType::Endpoint | ObjectType::Notification => (0, charge::IPC_OBJECT_BYTES),
+        ObjectType::CNode => {
+            if !(1..=abi::CNODE_MAX_RADIX).contains(&size) {
+                return Err(Error::InvalidArgument);
+            }
+            (0, charge::CNODE_BYTES + (charge::SLOT_BYTES << size))
+        }
+        ObjectType::VSpace => (1, charge::VSPACE_BYTES),
+        ObjectType::Frame => (1, charge::FRAME_BYTES),
+    })
+}
+
+impl Kernel {
+    /// The CNode of a thread's CSpace (its root CNode).
+    fn radix(&self, cnode: ObjId) -> Option<u8> {
+        match self.objects.get(cnode)? {
+            Object::CNode(c) => Some(c.radix),
+            _ => None,
+        }
+    }
+
+    /// The slot `cptr` names in CSpace `cspace` (which may be empty).
+    pub fn resolve(&self, cspace: Option<ObjId>, cptr: u64) -> Result<Slot, Error> {
+        let root = cspace.ok_or(Error::InvalidCapability)?;
+        let (outer, index) = CPtr(cptr).split();
+        let cnode = match outer {
+            None => root,
+            Some(o) => {
+                let radix = self.radix(root).ok_or(Error::InvalidCapability)?;
+                if o >> radix != 0 {
+                    return Err(Error::InvalidCapability);
+                }
+                let cap = self.cdt.get(slot_id(root, o)).ok_or(Error::InvalidCapability)?;
+                let id = ObjId(cap.object);
+                if self.radix(id).is_none() {
+                    return Err(Error::WrongType);
+                }
+                id
+            }
+        };
+        let radix = self.radix(cnode).ok_or(Error::InvalidCapability)?;
+        if index >> radix != 0 {
+            return Err(Error::InvalidCapability);
+        }
+        Ok(slot_id(cnode, index))
+    }
+
+    /// The capability `cptr` names in `cspace`: it must be there.
+    #[inline]
+    pub fn lookup(&self, cspace: Option<ObjId>, cptr: u64) -> Result<Found, Error> {
+        let slot = self.resolve(cspace, cptr)?;
+        let cap = self.cdt.get(slot).ok_or(Error::InvalidCapability)?;
+        Ok(Found { slot, cap, obj: ObjId(cap.object) })
+    }
+
+    /// Like [`Kernel::lookup`], and the object must be a `kind` and the capability hold `rights`.
+    #[inline]
+    pub fn lookup_typed(&self, cspace: Option<ObjId>, cptr: u64, kind: ObjectType, rights: Rights) -> Result<Found, Error> {
+        let f = self.lookup(cspace, cptr)?;
+        let obj = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?;
+        if obj.kind() != kind {
+            return Err(Error::WrongType);
+        }
+        if !f.cap.rights.has(rights) {
+            return Err(Error::InsufficientRights);
+        }
+        Ok(f)
+    }
+
+    /// An empty slot named by `cptr`.
+    pub fn empty_slot(&self, cspace: Option<ObjId>, cptr: u64) -> Result<Slot, Error> {
+        let slot = self.resolve(cspace, cptr)?;
+        if self.cdt.get(slot).is_some() {
+            return Err(Error::SlotOccupied);
+        }
+        Ok(slot)
+    }
+
+    /// `CapCopy` / `CapMint`.
+    pub fn cap_derive(&mut self, cspace: Option<ObjId>, src: u64, dst: u64, mint: Option<(u64, u64)>) -> Result<(), Error> {
+        let s = self.lookup(cspace, src)?;
+        let d = self.empty_slot(cspace, dst)?;
+        match mint {
+            None => self.cdt.copy(s.slot, d),
+            Some((rights, badge)) => {
+                let rights = Rights::from_bits(rights).ok_or(Error::InvalidArgument)?;
+                self.cdt.mint(s.slot, d, rights, badge)
+            }
+        }
+        .map_err(cdt_error)
+    }
+
+    /// `CapMove`: the capability, and its mapping if it is a mapped frame, move to `dst`.
+    pub fn cap_move(&mut self, cspace: Option<ObjId>, src: u64, dst: u64) -> Result<(), Error> {
+        let s = self.lookup(cspace, src)?;
+        let d = self.empty_slot(cspace, dst)?;
+        self.cdt.move_cap(s.slot, d).map_err(cdt_error)?;
+        if let Some((vs, va)) = self.mappings.remove(&s.slot) {
+            self.mappings.insert(d, (vs, va));
+            if let Some(v) = self.objects.vspace_mut(vs) {
+                v.mapped.insert(va, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// `CapDelete`.
+    pub fn cap_delete(&mut self, cspace: Option<ObjId>, cptr: u64) -> Result<(), Error> {
+        let f = self.lookup(cspace, cptr)?;
+        let removed = self.cdt.delete(f.slot);
+        self.reap(removed);
+        Ok(())
+    }
+
+    /// `CapRevoke`: returns how many capabilities went.
+    pub fn cap_revoke(&mut self, cspace: Option<ObjId>, cptr: u64) -> Result<u64, Error> {
+        let f = self.lookup(cspace, cptr)?;
+        let removed = self.cdt.revoke(f.slot);
+        let n = removed.caps.len() as u64;
+        self.reap(removed);
+        Ok(n)
+    }
+
+    /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index).
+    pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 5], Error> {
+        let f = self.lookup(cspace, cptr)?;
+        let kind = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?.kind();
+        let parent = match self.cdt.parent(f.slot) {
+            Some(p) if p >> 16 == f.slot >> 16 => u64::from(slot_index(p)),
+            _ => u64::MAX,
+        };
+        let descendants = self.cdt.descendants(f.slot).len() as u64;
+        Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent])
+    }
+
+    /// Puts the original capability to a new object in `slot`, as a child of `parent` (the
+    /// quota capability it was made from) or as a root (boot objects).
+    pub fn install(&mut self, slot: Slot, obj: ObjId, parent: Option<Slot>) {
+        let cap = Cap { object: obj.0, rights: Rights::ALL, badge: 0 };
+        let r = match parent {
+            Some(p) => self.cdt.insert_child(p, slot, cap),
+            None => self.cdt.insert_original(slot, cap),
+        };
+        r.expect("slot checked empty and parent present");
+    }
+
+    /// `Create`: makes an object charged to quota `q` and puts its capability in `dst`.
+    pub fn create(
+        &mut self,
+        cspace: Option<ObjId>,
+        q: u64,
+        kind: u64,
+        dst: u64,
+        size: u64,
+        bytes: u64,
+        core: usize,
+    ) -> Result<(), Error> {
+        let quota = self.lookup_typed(cspace, q, ObjectType::Quota, Rights::WRITE)?;
+        let kind = ObjectType::from_number(kind).ok_or(Error::InvalidArgument)?;
+        let dst = self.empty_slot(cspace, dst)?;
+        let (f, b) = cost(kind, size, bytes)?;
+        {
+            let qq = self.objects.quota_mut(quota.obj).ok_or(Error::InvalidCapability)?;
+            if qq.frames < f || qq.bytes < b {
+                return Err(Error::NoMemory);
+            }
+        }
+        let object = match kind {
+            ObjectType::Quota => Object::Quota(Quota { frames: size, bytes }),
+            ObjectType::Tcb => Object::Tcb(Box::new(Tcb::new(core))),
+            ObjectType::Endpoint => Object::Endpoint(Endpoint::default()),
+            ObjectType::Notification => Object::Notification(Notification::default()),
+            ObjectType::CNode => Object::CNode(CNode { radix: size as u8 }),
+            ObjectType::VSpace => Object::VSpace(Box::new(VSpace::new(&mut frames::alloc_zeroed)?)),
+            ObjectType::Frame => Object::Frame(Frame { pa: frames::alloc_zeroed().ok_or(Error::NoMemory)? }),
+        };
+        let qq = self.objects.quota_mut(quota.obj).expect("checked above");
+        qq.frames -= f;
+        qq.bytes -= b;
+        self.objects.entry_mut(quota.obj).expect("live").holds += 1;
+        let obj = self.objects.insert(object, Some(Charge { quota: quota.obj, frames: f, bytes: b }));
+        self.install(dst, obj, Some(quota.slot));
+        Ok(())
+    }
+
+    /// `QuotaInfo`.
+    pub fn quota_info(&mut self, cspace: Option<ObjId>, q: u64) -> Result<(u64, u64), Error> {
+        let f = self.lookup_typed(cspace, q, ObjectType::Quota, Rights::READ)?;
+        let q = self.objects.quota_mut(f.obj).ok_or(Error::InvalidCapability)?;
+        Ok((q.frames, q.bytes))
+    }
+
+    /// `FrameMap`.
+    pub fn frame_map(&mut self, cspace: Option<ObjId>, frame: u64, vspace: u64, va: u64, rights: u64) -> Result<(), Error> {
+        let fr = self.lookup_typed(cspace, frame, ObjectType::Frame, Rights::NONE)?;
+        let vs = self.lookup_typed(cspace, vspace, ObjectType::VSpace, Rights::WRITE)?;
+        let want = Rights::from_bits(rights).ok_or(Error::InvalidArgument)?;
+        let access = match want {
+            r if r == Rights::READ => Access::Read,
+            r if r == Rights::READ | Rights::WRITE => Access::ReadWrite,
+            r if r == Rights::READ | Rights::EXEC => Access::ReadExec,
+            _ => return Err(Error::InvalidArgument), // writable+executable, or nothing readable
+        };
+        if !want.within(fr.cap.rights) {
+            return Err(Error::InsufficientRights);
+        }
+        if self.mappings.contains_key(&fr.slot) {
+            return Err(Error::Busy);
+        }
+        self.map_slot(fr.slot, vs.obj, va, access)
+    }
+
+    /// Maps the frame capability in `slot` into `vs` at `va`; page tables are charged to the
+    /// VSpace's quota (boot VSpaces take them from the frame allocator directly).
+    pub fn map_slot(&mut self, slot: Slot, vs: ObjId, va: u64, access: Access) -> Result<(), Error> {
+        let pa = match self.cdt.get(slot).and_then(|c| self.objects.get(ObjId(c.object))) {
+            Some(Object::Frame(f)) => f.pa,
+            _ => return Err(Error::WrongType),
+        };
+        let charge = self.objects.entry(vs).ok_or(Error::InvalidCapability)?.charge;
+        // At most three tables can be needed below the root.
+        let budget = match charge {
+            Some(c) => self.objects.quota_mut(c.quota).map_or(0, |q| q.frames.min(3)),
+            None => 3,
+        };
+        let mut used = 0;
+        let mut alloc = || {
+            if used == budget {
+                return None;
+            }
+            let f = frames::alloc_zeroed();
+            used += u64::from(f.is_some());
+            f
+        };
+        let v = self.objects.vspace_mut(vs).ok_or(Error::WrongType)?;
+        let r = v.map(va, pa, access, slot, &mut alloc);
+        if let Some(c) = charge {
+            if let Some(q) = self.objects.quota_mut(c.quota) {
+                q.frames -= used;
+            }
+            if let Some(e) = self.objects.entry_mut(vs).and_then(|e| e.charge.as_mut()) {
+                e.frames += used;
+            }
+        }
+        r?;
+        self.mappings.insert(slot, (vs, va));
+        Ok(())
+    }
+
+    /// `FrameUnmap`.
+    pub fn frame_unmap(&mut self, cspace: Option<ObjId>, frame: u64) -> Result<(), Error> {
+        let fr = self.lookup_typed(cspace, frame, ObjectType::Frame, Rights::NONE)?;
+        self.unmap_slot(fr.slot);
+        Ok(())
+    }
+
+    fn unmap_slot(&mut self, slot: Slot) {
+        if let Some((vs, va)) = self.mappings.remove(&slot) {
+            if let Some(v) = self.objects.vspace_mut(vs) {
+                v.unmap(va);
+            }
+        }
+    }
+
+    /// Finishes a removal from the derivation tree: unmaps removed frame capabilities, then
+    /// destroys the objects whose last capability went (once nothing else holds them).
+    pub fn reap(&mut self, removed: Removed) {
+        for (slot, _) in &removed.caps {
+            self.unmap_slot(*slot);
+        }
+        for obj in removed.dead_objects {
+            let id = ObjId(obj);
+            let Some(e) = self.objects.entry_mut(id) else { continue };
+            e.capless = true;
+            if matches!(e.object, Some(Object::Tcb(_))) {
+                // A thread with no capability left can never be resumed: stop it now (a core
+                // running it lets go on its next kernel entry, and then the thread is freed).
+                self.stop(id);
+            }
+            self.reap_queue.push(id);
+        }
+        self.drain_reap_queue();
+    }
+
+    /// Destroys every queued object that is capless and unheld. Destruction can release other
+    /// objects; they join the queue (no recursion, so no depth a user could grow).
+    fn drain_reap_queue(&mut self) {
+        if self.reaping {
+            return;
+        }
+        self.reaping = true;
+        while let Some(id) = self.reap_queue.pop() {
+            let ready = self.objects.entry(id).is_some_and(|e| e.capless && e.holds == 0);
+            if ready {
+                self.destroy(id);
+            }
+        }
+        self.reaping = false;
+    }
+
+    fn destroy(&mut self, id: ObjId) {
+        // Tear down what needs the object still in place.
+        match self.objects.get(id) {
+            Some(Object::Tcb(_)) => {
+                self.stop(id);
+                self.forget_fp(id);
+                let t = self.objects.tcb_mut(id).expect("present");
+                let (cspace, vspace, reply_to) = (t.cspace.take(), t.vspace.take(), t.reply_to.take());
+                if let Some((caller, _)) = reply_to {
+                    self.cancel_reply_wait(caller);
+                }
+                for held in [cspace, vspace].into_iter().flatten() {
+                    release_hold(self, held);
+                }
+            }
+            Some(Object::Endpoint(_)) => {
+                let q = core::mem::take(&mut self.objects.endpoint_mut(id).expect("present").queue);
+                for t in q {
+                    self.endpoint_gone(t);
+                }
+            }
+            Some(Object::Notification(_)) => {
+                let q = core::mem::take(&mut self.objects.notification_mut(id).expect("present").waiters);
+                for t in q {
+                    self.complete(t, Error::PeerGone as u64, [0; 7]);
+                }
+            }
+            Some(Object::CNode(c)) => {
+                let first = slot_id(id, 0);
+                let slots = self.cdt.occupied(first..first + (1 << c.radix));
+                for s in slots {
+                    let removed = self.cdt.delete(s);
+                    self.reap(removed);
+                }
+            }
+            Some(Object::VSpace(v)) => {
+                let mapped: Vec<Slot> = v.mapped.values().copied().collect();
+                for s in mapped {
+                    self.mappings.remove(&s);
+                }
+            }
+            Some(Object::Frame(_) | Object::Quota(_)) | None => {}
+        }
+        let Some((object, charge)) = self.objects.remove(id) else { return };
+        match object {
+            Object::VSpace(v) => v.destroy(),
+            Object::Frame(f) => frames::free(f.pa, 1),
+            _ => {}
+        }
+        if let Some(c) = charge {
+            if let Some(q) = self.objects.quota_mut(c.quota) {
+                q.frames += c.frames;
+                q.bytes += c.bytes;
+            }
+            release_hold(self, c.quota);
+        }
+    }
+
+    /// Thread `id` waited in the queue of an endpoint being destroyed: its syscall fails with
+    /// `PeerGone`; a thread that was reporting a fault there has nobody to resume it and stays
+    /// stopped.
+    fn endpoint_gone(&mut self, id: ObjId) {
+        let Some(t) = self.objects.tcb_mut(id) else { return };
+        t.send = Default::default();
+        if t.fault.take().is_some() {
+            t.state = State::Inactive;
+            t.exit_code = abi::EXIT_KILLED;
+            log::warn!("thread {:#x}: its fault endpoint was destroyed; thread stays stopped", id.0);
+        } else {
+            self.complete(id, Error::PeerGone as u64, [0; 7]);
+        }
+    }
+
+    /// The thread that was to reply to `caller` is gone: the caller's `Call` fails (a faulted
+    /// thread has nobody to resume it: it stays stopped).
+    fn cancel_reply_wait(&mut self, caller: ObjId) {
+        let Some(t) = self.objects.tcb_mut(caller) else { return };
+        if t.state != State::BlockedReply {
+            return;
+        }
+        if t.fault.is_some() {
+            t.state = State::Inactive;
+            t.exit_code = abi::EXIT_KILLED;
+            log::warn!("thread {:#x}: its fault handler went away; thread stays stopped", caller.0);
+        } else {
+            self.complete(caller, Error::PeerGone as u64, [0; 7]);
+        }
+    }
+}
+
+/// Drops one kernel hold on `id`; destroys it if that was the last thing keeping it.
+pub fn release_hold(k: &mut Kernel, id: ObjId) {
+    let Some(e) = k.objects.entry_mut(id) else { return };
+    e.holds -= 1;
+    if e.capless && e.holds == 0 {
+        k.reap_queue.push(id);
+        k.drain_reap_queue();
+    }
+}

@@ -1,0 +1,253 @@
+//! Kernel objects and the table that holds them.
+//!
+//! Every object lives in one slab ([`Objects`]) and is named inside the kernel by an [`ObjId`]
+//! (slab index + generation, so a stale id never finds a newer object). User programs name
+//! objects only through capabilities (see [`crate::cspace`]).
+//!
+//! # Lifetime
+//! An object is destroyed when its last capability is gone *and* nothing in the kernel still
+//! holds it ([`Entry::holds`]): a thread holds its CSpace and VSpace, an object holds the quota
+//! it is charged to, and a core holds the thread it is running (so a thread deleted while it
+//! runs on another core is freed only once that core has left it). Destruction refunds the
+//! object's charge to its quota.
+
+pub mod tcb;
+
+use crate::mm::{vspace::VSpace, PhysAddr};
+use abi::ObjectType;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+pub use tcb::{State, Tcb};
+
+/// An object's kernel name: slab index (low 32 bits) and generation (high 32 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjId(pub u64);
+
+impl ObjId {
+    fn new(index: u32, generation: u32) -> ObjId {
+        ObjId((u64::from(generation) << 32) | u64::from(index))
+    }
+
+    /// The slab index.
+    pub fn index(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// A memory quota: what objects charged to it may still take.
+#[derive(Debug)]
+pub struct Quota {
+    /// Frames left.
+    pub frames: u64,
+    /// Kernel heap bytes left.
+    pub bytes: u64,
+}
+
+/// An IPC endpoint: threads waiting to send, or waiting to receive (never both at once).
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    /// Waiting threads, oldest first.
+    pub queue: VecDeque<ObjId>,
+    /// True if `queue` holds senders, false if receivers.
+    pub senders: bool,
+}
+
+/// A notification: a word of badge bits and the threads waiting for it to become non-zero.
+#[derive(Debug, Default)]
+pub struct Notification {
+    /// Bits signalled and not yet taken.
+    pub word: u64,
+    /// Waiting threads, oldest first.
+    pub waiters: VecDeque<ObjId>,
+}
+
+/// A CNode: 2^radix capability slots. The capabilities themselves live in the derivation tree
+/// under the slot ids [`CNode::slot`] gives.
+#[derive(Debug)]
+pub struct CNode {
+    /// log2 of the number of slots.
+    pub radix: u8,
+}
+
+/// One page of memory.
+#[derive(Debug)]
+pub struct Frame {
+    /// Its physical address.
+    pub pa: PhysAddr,
+}
+
+/// Any kernel object.
+pub enum Object {
+    /// A memory quota.
+    Quota(Quota),
+    /// A thread.
+    Tcb(Box<Tcb>),
+    /// An endpoint.
+    Endpoint(Endpoint),
+    /// A notification.
+    Notification(Notification),
+    /// A CNode.
+    CNode(CNode),
+    /// An address space.
+    VSpace(Box<VSpace>),
+    /// A page.
+    Frame(Frame),
+}
+
+impl Object {
+    /// Its type, as the ABI names it.
+    pub fn kind(&self) -> ObjectType {
+        match self {
+            Object::Quota(_) => ObjectType::Quota,
+            Object::Tcb(_) => ObjectType::Tcb,
+            Object::Endpoint(_) => ObjectType::Endpoint,
+            Object::Notification(_) => ObjectType::Notification,
+            Object::CNode(_) => ObjectType::CNode,
+            Object::VSpace(_) => ObjectType::VSpace,
+            Object::Frame(_) => ObjectType::Frame,
+        }
+    }
+}
+
+/// What an object was charged, to refund when it goes.
+#[derive(Clone, Copy, Debug)]
+pub struct Charge {
+    /// The quota charged.
+    pub quota: ObjId,
+    /// Frames taken from it.
+    pub frames: u64,
+    /// Kernel bytes taken from it.
+    pub bytes: u64,
+}
+
+/// A slab entry: the object and its life-cycle bookkeeping.
+pub struct Entry {
+    generation: u32,
+    /// The object, `None` while the entry is free.
+    pub object: Option<Object>,
+    /// What it cost, if it was charged to a quota (boot objects are not).
+    pub charge: Option<Charge>,
+    /// Kernel references besides capabilities (see the module documentation).
+    pub holds: u32,
+    /// Set once its last capability is gone: it is destroyed when `holds` reaches 0.
+    pub capless: bool,
+}
+
+/// The object table.
+#[derive(Default)]
+pub struct Objects {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+}
+
+impl Objects {
+    /// Adds an object; returns its id.
+    pub fn insert(&mut self, object: Object, charge: Option<Charge>) -> ObjId {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Entry { generation: 0, object: None, charge: None, holds: 0, capless: false });
+                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 objects")
+            }
+        };
+        let e = &mut self.entries[index as usize];
+        e.generation = e.generation.wrapping_add(1);
+        e.object = Some(object);
+        e.charge = charge;
+        e.holds = 0;
+        e.capless = false;
+        ObjId::new(index, e.generation)
+    }
+
+    /// The entry of a live object.
+    pub fn entry(&self, id: ObjId) -> Option<&Entry> {
+        let e = self.entries.get(id.index() as usize)?;
+        (e.generation == (id.0 >> 32) as u32 && e.object.is_some()).then_some(e)
+    }
+
+    /// The entry of a live object, mutably.
+    pub fn entry_mut(&mut self, id: ObjId) -> Option<&mut Entry> {
+        let e = self.entries.get_mut(id.index() as usize)?;
+        (e.generation == (id.0 >> 32) as u32 && e.object.is_some()).then_some(e)
+    }
+
+    /// A live object.
+    #[inline]
+    pub fn get(&self, id: ObjId) -> Option<&Object> {
+        self.entry(id)?.object.as_ref()
+    }
+
+    /// A live object, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, id: ObjId) -> Option<&mut Object> {
+        self.entry_mut(id)?.object.as_mut()
+    }
+
+    /// Takes an object out, freeing its entry; returns it with its charge.
+    pub fn remove(&mut self, id: ObjId) -> Option<(Object, Option<Charge>)> {
+        let e = self.entry_mut(id)?;
+        let object = e.object.take()?;
+        let charge = e.charge.take();
+        self.free.push(id.index());
+        Some((object, charge))
+    }
+
+    /// A thread.
+    #[inline]
+    pub fn tcb(&self, id: ObjId) -> Option<&Tcb> {
+        match self.get(id)? {
+            Object::Tcb(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// A thread, mutably.
+    #[inline]
+    pub fn tcb_mut(&mut self, id: ObjId) -> Option<&mut Tcb> {
+        match self.get_mut(id)? {
+            Object::Tcb(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// An address space.
+    pub fn vspace(&self, id: ObjId) -> Option<&VSpace> {
+        match self.get(id)? {
+            Object::VSpace(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// An address space, mutably.
+    pub fn vspace_mut(&mut self, id: ObjId) -> Option<&mut VSpace> {
+        match self.get_mut(id)? {
+            Object::VSpace(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// An endpoint, mutably.
+    pub fn endpoint_mut(&mut self, id: ObjId) -> Option<&mut Endpoint> {
+        match self.get_mut(id)? {
+            Object::Endpoint(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A notification, mutably.
+    pub fn notification_mut(&mut self, id: ObjId) -> Option<&mut Notification> {
+        match self.get_mut(id)? {
+            Object::Notification(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A quota, mutably.
+    pub fn quota_mut(&mut self, id: ObjId) -> Option<&mut Quota> {
+        match self.get_mut(id)? {
+            Object::Quota(q) => Some(q),
+            _ => None,
+        }
+    }
+}
