@@ -3,7 +3,8 @@
 //! For each scenario file it boots `qemu-system-aarch64` with the kernel, types lines into
 //! the guest's serial console, waits for regular expressions in what the guest prints (each
 //! wait with a timeout; nothing ever sleeps), and reports one line per scenario, ending with
-//! `N passed, N failed`. The scenario format is documented in `qemu/scenarios/README.md`.
+//! `N passed, N failed`. A scenario with a `results` step also reports one line per sub-test
+//! result the guest printed, and counts each. The scenario format is documented in `qemu/scenarios/README.md`.
 //!
 //! Exit status: 0 if every scenario passed, 1 if any failed, 2 for a usage error or a
 //! scenario file that does not parse.
@@ -11,7 +12,8 @@
 //! The modules, in the order a scenario flows through them:
 //! - [`scenario`] parses scenario files (with [`template`] for `${name}` variables);
 //! - [`runner`] runs one scenario: [`qemu`] starts QEMU, [`stream`] collects its output,
-//!   [`gdb`] runs gdb steps, [`process`] makes sure no child outlives its scenario;
+//!   [`gdb`] runs gdb steps, [`subresults`] reads sub-test result lines, [`process`] makes sure
+//!   no child outlives its scenario;
 //! - [`report`] prints outcomes and writes failure logs.
 
 mod gdb;
@@ -21,6 +23,7 @@ mod report;
 mod runner;
 mod scenario;
 mod stream;
+mod subresults;
 mod template;
 
 use std::fs;
@@ -36,7 +39,8 @@ use scenario::{MemSize, Scenario};
 ///
 /// Each scenario boots QEMU, sends lines to the guest's serial console and waits for
 /// regular expressions in its output, with a timeout per step. One line is printed per
-/// scenario (PASS or FAIL, with the failing step), then `N passed, N failed`. A failed
+/// scenario (PASS or FAIL, with the failing step), and one per sub-test result read by a
+/// `results` step, then `N passed, N failed`. A failed
 /// scenario's serial output, QEMU command line and gdb transcript are saved under --log-dir.
 ///
 /// Exit status: 0 if all scenarios passed, 1 if any failed, 2 for a usage error or a
@@ -191,7 +195,7 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         verbose: cli.verbose,
     };
 
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = report::Tally::default();
     // One scenario at a time: they would compete for the two or so cores otherwise.
     for run in &runs {
         if cli.verbose {
@@ -199,14 +203,10 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         }
         let outcome = runner::run(&settings, run);
         report::print_outcome(&outcome, &cli.log_dir);
-        if outcome.failure.is_none() {
-            passed += 1;
-        } else {
-            failed += 1;
-        }
+        tally.add(&outcome);
     }
-    println!("{}", report::summary(passed, failed));
-    Ok(if failed == 0 {
+    println!("{}", tally.summary());
+    Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

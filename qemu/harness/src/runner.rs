@@ -3,7 +3,8 @@
 //! The serial output is matched with a *cursor*: each `expect` searches only the text after
 //! the end of the previous match, so the same line can never satisfy two steps. `reject`
 //! patterns, in contrast, are searched in all of the output, continuously while steps wait and
-//! once more when the scenario ends.
+//! once more when the scenario ends. Sub-test result lines (`results`) are read the same way,
+//! complete line by complete line, and all of them are reported.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use regex::{Captures, Regex};
 use crate::gdb::{self, GdbEnd};
 use crate::qemu::{self, Machine, Qemu};
 use crate::scenario::{Action, MemSize, Pattern, Scenario, Step};
-use crate::stream::deadline_after;
+use crate::stream::{complete_lines_end, deadline_after};
+use crate::subresults::{SubResult, SubResults};
 use crate::template::{Render, Template, Vars};
 
 /// Settings shared by every scenario of an invocation (from the command line).
@@ -58,6 +60,16 @@ pub struct Outcome {
     pub qemu_stderr: String,
     /// The output of the gdb steps, each under a heading naming the step.
     pub gdb_log: String,
+    /// The sub-test results read by a `results` step, in output order. They count on their
+    /// own, in addition to the run itself.
+    pub sub_results: Vec<SubResult>,
+}
+
+impl Outcome {
+    /// Whether the run and all its sub-tests passed.
+    pub fn all_passed(&self) -> bool {
+        self.failure.is_none() && self.sub_results.iter().all(|r| r.failure.is_none())
+    }
 }
 
 /// Why a run failed.
@@ -78,6 +90,17 @@ pub struct FailedStep {
     pub line: usize,
     /// The step, e.g. `expect /boot ok/`.
     pub description: String,
+}
+
+impl FailedStep {
+    /// Names `step`, the one at `index` (0-based) among the scenario's steps.
+    fn new(index: usize, step: &Step) -> FailedStep {
+        FailedStep {
+            number: index + 1,
+            line: step.line,
+            description: step.to_string(),
+        }
+    }
 }
 
 /// What went wrong.
@@ -132,6 +155,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
         serial: String::new(),
         qemu_stderr: String::new(),
         gdb_log: String::new(),
+        sub_results: Vec::new(),
     };
     let fail = |message: String| Failure {
         step: None,
@@ -178,6 +202,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
         vars,
         cursor: 0,
         rejects: Vec::new(),
+        results: None,
         gdb_transcript: String::new(),
         gdb_cursor: 0,
         gdb_log: String::new(),
@@ -186,11 +211,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
     for (index, step) in scenario.steps.iter().enumerate() {
         if let Err(problem) = session.step(step) {
             outcome.failure = Some(Failure {
-                step: Some(FailedStep {
-                    number: index + 1,
-                    line: step.line,
-                    description: step.to_string(),
-                }),
+                step: Some(FailedStep::new(index, step)),
                 problem,
             });
             break;
@@ -211,8 +232,35 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
             outcome.failure = Some(fail(hit));
         }
     }
+    if let Some(results) = session.results.take() {
+        finish_results(&mut outcome, scenario, results);
+    }
     outcome.elapsed = started.elapsed();
     outcome
+}
+
+/// Reads the result lines that arrived after the last wait, and fails a run whose `results`
+/// step saw none (a suite that printed nothing has not passed), unless it failed already.
+fn finish_results(outcome: &mut Outcome, scenario: &Scenario, mut results: SubResults) {
+    results.read_new(&outcome.serial);
+    outcome.sub_results = results.into_results();
+    if !outcome.sub_results.is_empty() || outcome.failure.is_some() {
+        return;
+    }
+    let step = scenario
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, step)| matches!(step.action, Action::Results { .. }))
+        .map(|(index, step)| FailedStep::new(index, step));
+    outcome.failure = Some(Failure {
+        step,
+        problem: Problem::Failed(
+            "no result line matched by the end of the scenario \
+             (a suite that reports nothing has not passed)"
+                .to_string(),
+        ),
+    });
 }
 
 /// The state of a running scenario.
@@ -224,6 +272,8 @@ struct Session<'a> {
     /// Where the next `expect` starts searching the serial output (a byte offset).
     cursor: usize,
     rejects: Vec<Reject>,
+    /// The sub-test results, once a `results` step has run.
+    results: Option<SubResults>,
     /// The output of all gdb steps so far, searched by `expect-gdb`.
     gdb_transcript: String,
     /// Where the next `expect-gdb` starts searching the transcript.
@@ -249,6 +299,12 @@ impl Session<'_> {
             Action::Reject { pattern } => {
                 let regex = self.regex(pattern)?;
                 self.rejects.push(Reject::new(pattern.source(), regex));
+                Ok(())
+            }
+            Action::Results { pattern } => {
+                // From the cursor on: the output the steps before have already dealt with is
+                // not results.
+                self.results = Some(SubResults::new(self.regex(pattern)?, self.cursor));
                 Ok(())
             }
             Action::Exit { timeout, code } => self.exit(*timeout, *code),
@@ -374,7 +430,8 @@ impl Session<'_> {
     }
 
     /// Waits on the serial output until `check(text, closed)` returns a value, failing if a
-    /// rejected pattern appears first or the (scaled) `timeout` passes.
+    /// rejected pattern appears first or the (scaled) `timeout` passes. Result lines are read
+    /// as they complete.
     fn wait_serial<T>(
         &mut self,
         timeout: Duration,
@@ -382,10 +439,14 @@ impl Session<'_> {
     ) -> Result<T, Problem> {
         let timeout = self.scale(timeout);
         let rejects = &mut self.rejects;
+        let results = &mut self.results;
         let result = self
             .qemu
             .serial
             .wait_until(deadline_after(timeout), |text, closed| {
+                if let Some(results) = results.as_mut() {
+                    results.read_new(text);
+                }
                 if let Some(hit) = rejects.iter_mut().find_map(|r| r.search_new(text)) {
                     return Some(Err(hit));
                 }
@@ -495,9 +556,7 @@ impl Reject {
             return Some(self.message(text, start, end));
         }
         // Complete lines are clear; the last one may still grow, so it is searched again.
-        if let Some(newline) = new.rfind('\n') {
-            self.search_from += newline + 1;
-        }
+        self.search_from = complete_lines_end(text, self.search_from);
         None
     }
 

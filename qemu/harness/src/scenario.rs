@@ -6,8 +6,8 @@
 //! `qemu/scenarios/README.md`; keep the two in step.
 //!
 //! Everything that can be checked without running QEMU is checked here (regex syntax, numbers,
-//! variable syntax, `gdb` steps without `gdb: yes`), so a typo is reported with its file and
-//! line before any scenario starts.
+//! variable syntax, `gdb` steps without `gdb: yes`, the named groups of a `results` regex), so
+//! a typo is reported with its file and line before any scenario starts.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,7 +77,17 @@ pub enum Action {
     Set { name: String, value: Template },
     /// `expect-eq NAME VALUE`: variable NAME must equal VALUE.
     ExpectEq { name: String, value: Template },
+    /// `results REGEX`: from here on, each complete serial line matching REGEX is one
+    /// sub-test result (REGEX has the named groups [`RESULT_NAME`] and [`RESULT_STATUS`]).
+    Results { pattern: Pattern },
 }
+
+/// The named group of a `results` regex that names the sub-test.
+pub const RESULT_NAME: &str = "name";
+/// The named group of a `results` regex that holds the outcome: [`RESULT_OK`] passes.
+pub const RESULT_STATUS: &str = "status";
+/// The only `status` that passes; anything else fails.
+pub const RESULT_OK: &str = "ok";
 
 impl fmt::Display for Step {
     /// Describes the step for reports: regexes as `/…/`, everything else as written.
@@ -86,6 +96,7 @@ impl fmt::Display for Step {
             Action::Expect { pattern, .. } => write!(f, "expect /{pattern}/"),
             Action::Reject { pattern } => write!(f, "reject /{pattern}/"),
             Action::ExpectGdb { pattern } => write!(f, "expect-gdb /{pattern}/"),
+            Action::Results { pattern } => write!(f, "results /{pattern}/"),
             _ => f.write_str(&self.source),
         }
     }
@@ -97,6 +108,8 @@ pub struct Pattern {
     template: Template,
     /// The compiled regex when the pattern has no variables (compiled once, at parse time).
     constant: Option<Regex>,
+    /// The names of its named groups (variables are escaped, so they never add any).
+    groups: Vec<String>,
 }
 
 impl Pattern {
@@ -109,8 +122,17 @@ impl Pattern {
             .expect("every variable has a placeholder");
         let compiled = Regex::new(&placeholder)
             .map_err(|e| format!("bad regex `{source}`: {}", regex_error(&e)))?;
+        let groups = compiled
+            .capture_names()
+            .flatten()
+            .map(str::to_string)
+            .collect();
         let constant = template.is_constant().then_some(compiled);
-        Ok(Pattern { template, constant })
+        Ok(Pattern {
+            template,
+            constant,
+            groups,
+        })
     }
 
     /// The regex for this run: variables are replaced by their (regex-escaped) values.
@@ -133,6 +155,11 @@ impl Pattern {
     /// The pattern as written in the scenario file.
     pub fn source(&self) -> &str {
         self.template.source()
+    }
+
+    /// Whether the pattern has a named group `(?P<name>…)` called `name`.
+    pub fn has_group(&self, name: &str) -> bool {
+        self.groups.iter().any(|group| group == name)
     }
 }
 
@@ -290,6 +317,7 @@ const STEPS: &[&str] = &[
     "expect-gdb",
     "set",
     "expect-eq",
+    "results",
 ];
 
 /// Parser state while reading one file.
@@ -409,6 +437,7 @@ impl Parser {
                 pattern: parse_pattern(keyword, args)?,
             },
             "exit" => self.exit(args)?,
+            "results" => self.results(args)?,
             "gdb" => {
                 self.require_gdb(keyword)?;
                 let (timeout, rest) = self.split_timeout(args);
@@ -480,6 +509,36 @@ impl Parser {
             );
         }
         Ok(Action::Exit { timeout, code })
+    }
+
+    /// Parses the argument of `results REGEX`: a regex with the groups `name` and `status`,
+    /// at most once per scenario (a line matched twice would be counted twice).
+    fn results(&self, args: &str) -> Result<Action, String> {
+        let pattern = parse_pattern("results", args)?;
+        let missing: Vec<String> = [RESULT_NAME, RESULT_STATUS]
+            .into_iter()
+            .filter(|group| !pattern.has_group(group))
+            .map(|group| format!("`(?P<{group}>…)`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "`results` regex `{args}` lacks the named group(s) {} \
+                 (it needs both `(?P<{RESULT_NAME}>…)` and `(?P<{RESULT_STATUS}>…)`)",
+                missing.join(" and ")
+            ));
+        }
+        let earlier = self
+            .scenario
+            .steps
+            .iter()
+            .find(|step| matches!(step.action, Action::Results { .. }));
+        if let Some(earlier) = earlier {
+            return Err(format!(
+                "only one `results` step per scenario (the first is on line {})",
+                earlier.line
+            ));
+        }
+        Ok(Action::Results { pattern })
     }
 
     /// Splits an optional leading timeout off `args`: the first word is a timeout if it is a
@@ -716,6 +775,44 @@ expect boot ok
         assert!(one_error("exit 5 ok").contains("integer"));
         assert!(one_error("exit 5 0 1").contains("at most"));
         assert!(one_error("set 9lives 1").contains("variable name"));
+    }
+
+    #[test]
+    fn results_step() {
+        let s = ok(r"expect ktest: start
+results ^ktest: (?P<name>\S+) \.\.\. (?P<status>ok|FAILED)");
+        match &s.steps[1].action {
+            Action::Results { pattern } => {
+                assert!(pattern.has_group(RESULT_NAME) && pattern.has_group(RESULT_STATUS));
+                assert!(!pattern.has_group("reason"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.steps[1].to_string(),
+            r"results /^ktest: (?P<name>\S+) \.\.\. (?P<status>ok|FAILED)/"
+        );
+        // Variables are allowed; the groups are checked with a placeholder for them.
+        ok(r"set p ktest
+results ${p}: (?P<name>\S+) (?P<status>\w+)");
+    }
+
+    #[test]
+    fn results_step_errors() {
+        assert_eq!(
+            one_error(r"results ktest: (?P<name>\S+) \.\.\. (\w+)"),
+            "bad.scn:1: `results` regex `ktest: (?P<name>\\S+) \\.\\.\\. (\\w+)` lacks the named \
+             group(s) `(?P<status>…)` (it needs both `(?P<name>…)` and `(?P<status>…)`)"
+        );
+        assert!(one_error("results ktest: .*")
+            .contains("lacks the named group(s) `(?P<name>…)` and `(?P<status>…)`"));
+        assert!(one_error("results").contains("`results` needs a regex"));
+        assert!(one_error("results (?P<name>x").contains("bad regex"));
+        assert!(one_error("results: (?P<name>x)(?P<status>y)").contains("steps take no colon"));
+        assert_eq!(
+            one_error("results (?P<name>x)(?P<status>y)\nresults (?P<name>x)(?P<status>y)"),
+            "bad.scn:2: only one `results` step per scenario (the first is on line 1)"
+        );
     }
 
     #[test]

@@ -17,6 +17,15 @@ pub fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
 }
 
+/// The end of the complete lines of `text` from byte `from` on: just after the last `\n` at
+/// or after `from`, or `from` itself if no line there has ended yet.
+///
+/// A stream's text only grows at its end, so a line is final once its `\n` has arrived; the
+/// text after the last `\n` may still grow.
+pub fn complete_lines_end(text: &str, from: usize) -> usize {
+    text[from..].rfind('\n').map_or(from, |i| from + i + 1)
+}
+
 /// Text read from a child process's output.
 pub struct Stream {
     state: Mutex<State>,
@@ -226,6 +235,15 @@ mod tests {
         assert_eq!(d.decode(b"c\xe2\x82"), "c");
         assert_eq!(d.finish(), "\u{FFFD}");
         assert_eq!(d.finish(), "");
+    }
+
+    #[test]
+    fn complete_lines() {
+        let text = "one\r\ntwo\nthr";
+        assert_eq!(complete_lines_end(text, 0), "one\r\ntwo\n".len());
+        assert_eq!(complete_lines_end(text, 2), "one\r\ntwo\n".len());
+        assert_eq!(complete_lines_end(text, text.len() - 1), text.len() - 1);
+        assert_eq!(complete_lines_end(text, text.len()), text.len());
     }
 
     #[test]

@@ -490,3 +490,100 @@ fn usage_errors_exit_with_2() {
         "{ran}"
     );
 }
+
+/// A guest that runs an in-guest test suite: one line per test, then a summary, then a line
+/// that never ends (the guest stops in the middle of it).
+const KTEST: &str = r#"
+echo "booting"
+echo "ktest: cap_copy ... ok"
+printf 'ktest: ipc_call ... FAILED: reply was 3, expected 4\r\n'
+echo "ktest: vm_map ... ok"
+echo "ktest: 2 passed, 1 failed"
+printf 'ktest: cut_off ... o'
+read_cr
+"#;
+
+#[test]
+fn results_are_reported_and_counted_per_run() {
+    let case = Case::new("results", KTEST);
+    case.scenario(
+        "ktest",
+        "results ^ktest: (?P<name>\\S+) \\.\\.\\. (?P<status>\\S+)\n\
+         expect 5 ktest: \\d+ passed, \\d+ failed\n",
+    );
+    case.scenario(
+        "silent",
+        "results ^selftest: (?P<name>\\S+) (?P<status>\\S+)\n\
+         expect 5 ktest: \\d+ passed\n",
+    );
+    let ran = case.run_with(&["--matrix-smp", "1,2", &case.scenarios()]);
+    assert_eq!(ran.code, Some(1), "{ran}");
+    for smp in [1, 2] {
+        let run = format!("ktest@smp={smp}");
+        // The sub-test lines come first, in output order, then the run's own line.
+        let lines: Vec<&str> = ran
+            .stdout
+            .lines()
+            .skip_while(|line| !line.starts_with(&format!("PASS {run} ::")))
+            .take(5)
+            .collect();
+        assert_eq!(
+            lines[..3],
+            [
+                format!("PASS {run} :: cap_copy"),
+                format!("FAIL {run} :: ipc_call: reply was 3, expected 4"),
+                format!("PASS {run} :: vm_map"),
+            ],
+            "{ran}"
+        );
+        assert!(lines[3].starts_with(&format!("PASS {run} (")), "{ran}");
+        // A failed sub-test writes the run's log, which lists it.
+        let log_path = case.dir.join(format!("logs/{run}.log"));
+        assert_eq!(lines[4], format!("  log: {}", log_path.display()), "{ran}");
+        let log = case.log(&run);
+        assert!(
+            log.contains(&format!(
+                "# sub-test results: 2 passed, 1 failed\n# FAIL {run} :: ipc_call: reply was 3, \
+                 expected 4\n"
+            )),
+            "{log}"
+        );
+
+        // A suite that reports nothing fails, at its `results` step.
+        assert_eq!(
+            ran.line(&format!("FAIL silent@smp={smp}")),
+            format!(
+                "FAIL silent@smp={smp}: step 1 (line 1) `results /^selftest: (?P<name>\\S+) \
+                 (?P<status>\\S+)/`: no result line matched by the end of the scenario (a suite \
+                 that reports nothing has not passed)"
+            )
+        );
+    }
+    // The unfinished `cut_off` line is never counted.
+    assert!(!ran.stdout.contains(":: cut_off"), "{ran}");
+    // Per run: 2 + 1 passed (sub-tests and the run), 1 failed; `silent` fails twice.
+    assert_eq!(ran.last_line(), "6 passed, 4 failed");
+}
+
+#[test]
+fn results_from_the_cursor_on_and_duplicates() {
+    let guest = "echo 't early ok'\necho 'start'\necho 't a ok'\necho 't b ok'\necho 't a ok'\n\
+                 echo 'end'\nread_cr\n";
+    let case = Case::new("results-dup", guest);
+    case.scenario(
+        "suite",
+        "expect start\nresults ^t (?P<name>\\w+) (?P<status>\\w+)$\nexpect end\n",
+    );
+    let ran = case.run();
+    assert_eq!(ran.code, Some(1), "{ran}");
+    // `early` came before the cursor: not a result of this suite.
+    assert!(!ran.stdout.contains("early"), "{ran}");
+    ran.line("PASS suite :: a");
+    ran.line("PASS suite :: b");
+    assert_eq!(
+        ran.line("FAIL suite :: a"),
+        "FAIL suite :: a: duplicate result: `a` was already reported"
+    );
+    ran.line("PASS suite (");
+    assert_eq!(ran.last_line(), "3 passed, 1 failed");
+}
