@@ -29,6 +29,16 @@ fn copy_words(src_pa: u64, dst_pa: u64, words: u64) {
     }
 }
 
+/// What a reply did.
+enum Replied {
+    /// Delivered; the caller is to be woken.
+    Wake(ObjId),
+    /// Delivered; the caller stays stopped (its fault handler killed it).
+    Done,
+    /// Nobody was waiting for it.
+    Nobody,
+}
+
 impl Kernel {
     /// The physical address of thread `t`'s IPC buffer, if it has one mapped (writable if
     /// `write`).
@@ -149,16 +159,25 @@ impl Kernel {
     }
 
     /// Delivers the reply of the thread running on `core` to its caller, without waking the
-    /// caller yet. Returns the caller if one was waiting.
-    fn reply_to_caller(&mut self, core: usize) -> Option<ObjId> {
-        let me = self.current_id(core)?;
-        let (caller, grant) = self.objects.tcb_mut(me)?.reply_to.take()?;
-        let c = self.objects.tcb(caller)?;
-        if c.state != State::BlockedReply {
-            return None; // suspended or restarted meanwhile
+    /// caller yet.
+    fn reply_to_caller(&mut self, core: usize) -> Replied {
+        let Some(me) = self.current_id(core) else { return Replied::Nobody };
+        let Some((caller, _)) = self.objects.tcb_mut(me).and_then(|t| t.reply_to.take()) else {
+            return Replied::Nobody;
+        };
+        match self.objects.tcb(caller) {
+            Some(c) if c.state == State::BlockedReply => self.answer(me, caller),
+            _ => Replied::Nobody, // gone, suspended or restarted meanwhile
         }
+    }
+
+    /// Gives `caller` (waiting for `me`'s reply) the reply: a message, or the handler's verdict
+    /// on its fault.
+    fn answer(&mut self, me: ObjId, caller: ObjId) -> Replied {
+        let c = self.objects.tcb(caller).expect("checked by the caller");
         match c.fault {
-            None => self.transfer(me, caller, 0, grant),
+            // A reply may always carry a capability: the caller asked for one by naming a slot.
+            None => self.transfer(me, caller, 0, true),
             Some(f) => {
                 let r = self.objects.tcb(me).expect("current");
                 let (label, word0) = (MsgInfo(r.ctx.x[1]).label(), r.ctx.x[2]);
@@ -170,24 +189,26 @@ impl Kernel {
                         c.state = State::Inactive;
                         c.exit_code = abi::EXIT_KILLED;
                         log::info!("thread {:#x}: killed by its fault handler (fault at pc {:#x})", caller.0, f.pc);
-                        return None;
+                        return Replied::Done;
                     }
                     _ => {} // Resume: retry the instruction
                 }
             }
         }
-        Some(caller)
+        Replied::Wake(caller)
     }
 
     /// `Reply`.
     pub fn reply(&mut self, core: usize) -> Result<Outcome, Error> {
-        match self.reply_to_caller(core) {
-            Some(caller) => {
+        let delivered = match self.reply_to_caller(core) {
+            Replied::Wake(caller) => {
                 self.make_runnable(caller);
-                Ok(Outcome::Return(1, [1, 0, 0, 0, 0, 0, 0]))
+                1
             }
-            None => Ok(Outcome::Return(1, [0; 7])),
-        }
+            Replied::Done => 1,
+            Replied::Nobody => 0,
+        };
+        Ok(Outcome::Return(1, [delivered, 0, 0, 0, 0, 0, 0]))
     }
 
     /// `ReplyRecv`: reply, then receive; if the receive blocks, the caller runs next here.
@@ -196,9 +217,9 @@ impl Kernel {
         let cspace = self.objects.tcb(me).ok_or(Error::InvalidArgument)?.cspace;
         // Check the endpoint before replying, so a bad argument changes nothing.
         self.lookup_typed(cspace, ep, ObjectType::Endpoint, Rights::READ)?;
-        let caller = self.reply_to_caller(core);
+        let replied = self.reply_to_caller(core);
         let r = self.recv(core, ep, true);
-        if let Some(c) = caller {
+        if let Replied::Wake(c) = replied {
             self.switch_to_or_queue(core, c);
         }
         r

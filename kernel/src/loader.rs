@@ -92,7 +92,6 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     b.add_page(k, abi::BOOT_INFO_VA, Access::Read, &info_bytes, Some(boot_slot::BOOT_INFO))?;
 
     let mut tcb = Tcb::new(0);
-    tcb.prio = (abi::PRIORITIES - 1) as u8;
     tcb.cspace = Some(cnode);
     tcb.vspace = Some(vspace);
     tcb.ipc_buffer = abi::BOOT_IPC_BUFFER_VA;

@@ -2,13 +2,15 @@
 //!
 //! It will become the module server (loading ELF modules into their own protection domains).
 //! For now it checks its own syscalls once and then runs the boot console: a small shell on
-//! the serial line for looking at the system and exercising the kernel's fault containment.
+//! the serial line for looking at the system, exercising the kernel's fault containment, and
+//! running the in-QEMU test suite ([`ktest`]) and benchmarks.
 #![no_std]
 #![no_main]
 
-use abi::{Error, InfoKey};
-use urt::sys::{self, ExitStatus};
-use urt::thread::{self, Stack};
+use abi::{boot_slot, CPtr, Error, InfoKey};
+use ktest::probe::{self, Probe};
+use urt::sys;
+use urt::thread::{self, JoinHandle};
 use urt::{print, println};
 
 urt::entry!(main);
@@ -25,7 +27,7 @@ fn main() {
     shell();
 }
 
-/// Every syscall the root task relies on, and the kernel's answers to bad arguments.
+/// Every syscall the root task relies on at boot, and the kernel's answers to bad arguments.
 fn syscall_self_check() -> Result<&'static str, &'static str> {
     sys::null().map_err(|_| "null syscall returned an error")?;
     let cores = sys::system_info(InfoKey::Cores).map_err(|_| "SystemInfo(Cores) failed")?;
@@ -41,20 +43,22 @@ fn syscall_self_check() -> Result<&'static str, &'static str> {
     if sys::debug_write_raw(0xffff_0000_4020_0000, 8) != Err(Error::BadAddress) {
         return Err("DebugWrite from a kernel address was not refused with BadAddress");
     }
-    if sys::debug_write_raw(0x40_0000, abi::DEBUG_WRITE_MAX + 1) != Err(Error::InvalidArgument) {
+    if sys::debug_write_raw(abi::USER_IMAGE_BASE, abi::DEBUG_WRITE_MAX + 1) != Err(Error::InvalidArgument) {
         return Err("an overlong DebugWrite was not refused with InvalidArgument");
     }
     if sys::system_info_raw(999) != Err(Error::InvalidArgument) {
         return Err("an unknown SystemInfo key was not refused with InvalidArgument");
     }
-    if sys::thread_join(id_of_nobody()) != Err(Error::NotFound) {
-        return Err("joining a thread that does not exist was not refused with NotFound");
+    if sys::signal(CPtr::root(0)) != Err(Error::InvalidCapability) {
+        return Err("Signal on the empty slot 0 was not refused with InvalidCapability");
     }
-    Ok("null, info, bad number, bad pointers, bad key, bad join all answered correctly")
-}
-
-fn id_of_nobody() -> u64 {
-    u64::MAX - 1
+    if sys::signal(CPtr(u64::MAX - 1)) != Err(Error::InvalidCapability) {
+        return Err("Signal through a CPtr naming no CNode was not refused with InvalidCapability");
+    }
+    if sys::signal(CPtr::root(boot_slot::TCB)) != Err(Error::WrongType) {
+        return Err("Signal on a TCB capability was not refused with WrongType");
+    }
+    Ok("null, info, bad number, bad pointers, bad key, bad cptr, wrong type all answered correctly")
 }
 
 const HELP: &str = "\
@@ -64,8 +68,10 @@ commands:
   cpus            cores online and the core this shell runs on
   meminfo         free physical frames
   spawn-all       start a thread on every core, each reports in; join them all
-  fault KIND      start a thread that faults (KIND: read, write, exec, undef); the kernel
-                  must kill it and carry on
+  fault KIND      start a thread without a fault handler that faults (KIND: read, write, exec,
+                  undef); the kernel must stop it and carry on
+  ktest [FILTER]  run the kernel test suite (the tests whose names contain FILTER)
+  bench           time a null syscall and a call+reply between address spaces
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 
@@ -98,6 +104,10 @@ fn shell() {
                 Some(kind) => fault(kind),
                 None => println!("error: fault needs a kind: read, write, exec or undef"),
             },
+            "ktest" => {
+                ktest::run(words.next());
+            }
+            "bench" => ktest::bench::run(),
             "panic" => {
                 let e = sys::debug_panic();
                 println!("error: the kernel refused to panic ({}): boot with debug.panic_trigger=1", e.describe());
@@ -111,103 +121,60 @@ fn shell() {
     }
 }
 
-static FAULT_STACK: Stack<16384> = Stack::new();
-
-/// Data the `exec` fault tries to run: mapped, but never executable.
-static NOT_CODE: [u32; 4] = [0xd503_201f; 4]; // four NOPs
-
-extern "C" fn fault_read(_: u64) -> ! {
-    // SAFETY: deliberately invalid: nothing is mapped at this address; the kernel must turn the
-    // data abort into a killed thread.
-    let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
-    println!("fault read: read {v:#x}?! the kernel did not stop it");
-    sys::thread_exit(0)
-}
-
-extern "C" fn fault_write(_: u64) -> ! {
-    let text = fault_write as *const () as *mut u32;
-    // SAFETY: deliberately invalid: program text is mapped read+execute only; the kernel must
-    // turn the permission fault into a killed thread.
-    unsafe { core::ptr::write_volatile(text, 0) };
-    println!("fault write: wrote to program text?! the kernel did not stop it");
-    sys::thread_exit(0)
-}
-
-extern "C" fn fault_exec(_: u64) -> ! {
-    // SAFETY: deliberately invalid: `NOT_CODE` is read-only data, mapped never-executable; the
-    // instruction abort must kill the thread before any of it runs.
-    let f: extern "C" fn() = unsafe { core::mem::transmute(NOT_CODE.as_ptr()) };
-    f();
-    println!("fault exec: ran data?! the kernel did not stop it");
-    sys::thread_exit(0)
-}
-
-extern "C" fn fault_undef(_: u64) -> ! {
-    // SAFETY: deliberately invalid: a permanently undefined instruction.
-    unsafe { core::arch::asm!("udf #0") };
-    println!("fault undef: executed udf?! the kernel did not stop it");
-    sys::thread_exit(0)
-}
-
+/// Starts a thread without a fault endpoint that faults as `kind` says, checks that the kernel
+/// stopped it at the faulting instruction, then deletes it.
 fn fault(kind: &str) {
-    let entry: extern "C" fn(u64) -> ! = match kind {
-        "read" => fault_read,
-        "write" => fault_write,
-        "exec" => fault_exec,
-        "undef" => fault_undef,
-        other => {
-            println!("error: unknown fault kind '{other}' (read, write, exec, undef)");
-            return;
-        }
+    let Some(probe) = Probe::named(kind) else {
+        println!("error: unknown fault kind '{kind}' (read, write, exec, undef)");
+        return;
     };
-    let id = match thread::spawn(entry, 0, &FAULT_STACK, None) {
-        Ok(id) => id,
+    let mut t = match thread::spawn(probe.entry, probe.arg, None) {
+        Ok(t) => t,
         Err(e) => {
             println!("error: could not start the fault thread: {}", e.describe());
             return;
         }
     };
-    let status = sys::thread_join(id);
-    FAULT_STACK.release();
-    match status {
-        Ok(ExitStatus { killed: true, .. }) => println!("fault {kind}: thread {id} was killed by the kernel; shell still running"),
-        Ok(ExitStatus { code, .. }) => println!("error: fault {kind}: thread {id} exited with code {code} instead of faulting"),
-        Err(e) => println!("error: fault {kind}: join failed: {}", e.describe()),
+    let id = t.id();
+    let pc = probe.fault_pc();
+    let stopped = probe::wait_stopped(t.tcb(), Some(pc), 2000).is_some();
+    if t.is_finished() {
+        println!("error: fault {kind}: thread {id} ran on instead of faulting");
+    } else if stopped {
+        println!("fault {kind}: thread {id} stopped by the kernel; shell still running");
+    } else {
+        println!("error: fault {kind}: thread {id} was not seen stopped at the faulting instruction {pc:#x}");
     }
 }
 
 const MAX_CORES: usize = 16;
-#[allow(clippy::declare_interior_mutable_const)]
-const CORE_STACK: Stack<8192> = Stack::new();
-static CORE_STACKS: [Stack<8192>; MAX_CORES] = [CORE_STACK; MAX_CORES];
 
-extern "C" fn report_in(expected_core: u64) -> ! {
+/// Reports its core; returns 0 if it runs on `expected_core`.
+extern "C" fn report_in(expected_core: u64) -> u64 {
     let core = sys::system_info(InfoKey::CurrentCore).unwrap_or(u64::MAX);
     let id = sys::system_info(InfoKey::ThreadId).unwrap_or(0);
     println!("thread {id}: hello from core {core}");
-    sys::thread_exit(if core == expected_core { 0 } else { 1 })
+    u64::from(core != expected_core)
 }
 
 fn spawn_all() {
     let cores = (sys::system_info(InfoKey::Cores).unwrap_or(1) as usize).min(MAX_CORES);
-    let mut ids = [0u64; MAX_CORES];
-    for (core, id) in ids.iter_mut().enumerate().take(cores) {
-        match thread::spawn(report_in, core as u64, &CORE_STACKS[core], Some(core)) {
-            Ok(t) => *id = t,
+    let mut threads: [Option<JoinHandle>; MAX_CORES] = [const { None }; MAX_CORES];
+    for (core, slot) in threads.iter_mut().enumerate().take(cores) {
+        match thread::spawn(report_in, core as u64, Some(core)) {
+            Ok(t) => *slot = Some(t),
             Err(e) => println!("error: spawn on core {core}: {}", e.describe()),
         }
     }
     let mut good = 0;
-    for (core, &id) in ids.iter().enumerate().take(cores) {
-        if id == 0 {
-            continue;
+    for (core, t) in threads.iter_mut().enumerate().take(cores) {
+        let Some(t) = t.take() else { continue };
+        let id = t.id();
+        match t.join() {
+            Ok(0) => good += 1,
+            Ok(_) => println!("error: thread {id} did not run on core {core}"),
+            Err(e) => println!("error: thread {id} on core {core}: {e:?}"),
         }
-        match sys::thread_join(id) {
-            Ok(ExitStatus { code: 0, killed: false }) => good += 1,
-            Ok(s) => println!("error: thread {id} on core {core} ended with {s:?}"),
-            Err(e) => println!("error: join thread {id}: {}", e.describe()),
-        }
-        CORE_STACKS[core].release();
     }
     if good == cores {
         println!("spawn-all ok: {good} threads ran on {cores} cores");

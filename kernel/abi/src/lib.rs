@@ -127,7 +127,8 @@ pub enum Syscall {
     /// destroyed before the reply.
     Call = 12,
     /// Answers the last `Call` this thread received. `a1` = [`MsgInfo`], `a2..a5` = words,
-    /// `a6` = capability to pass back if the info says so. Replying when nobody waits is not an
+    /// `a6` = capability to pass back if the info says so (no grant right is needed: the caller
+    /// asked for it by naming a receive slot). Replying when nobody waits is not an
     /// error (the caller may have gone); `r1` = 1 if the reply was delivered, else 0.
     Reply = 13,
     /// [`Syscall::Reply`] then [`Syscall::Recv`] on `a0`, in one kernel entry (the server loop).

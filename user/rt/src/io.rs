@@ -1,5 +1,6 @@
-//! Console output: [`print!`] and [`println!`] format into a line buffer and hand whole lines
-//! (or whatever is left when the text ends) to the kernel in one syscall each.
+//! Console output: [`print!`](crate::print) and [`println!`](crate::println) format into a line
+//! buffer and hand whole lines (or whatever is left when the text ends) to the kernel in one
+//! syscall each.
 
 use core::fmt::{self, Write};
 
@@ -77,11 +78,9 @@ pub fn read_line(buf: &mut [u8]) -> &str {
                 let _ = crate::sys::debug_write(b"\n");
                 break;
             }
-            0x08 | 0x7f => {
-                if len > 0 {
-                    len -= 1;
-                    let _ = crate::sys::debug_write(b"\x08 \x08");
-                }
+            0x08 | 0x7f if len > 0 => {
+                len -= 1;
+                let _ = crate::sys::debug_write(b"\x08 \x08");
             }
             b if (0x20..0x7f).contains(&b) && len < buf.len() => {
                 buf[len] = b;

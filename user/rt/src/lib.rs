@@ -1,21 +1,31 @@
 //! The user runtime: what every EL0 program links against.
 //!
 //! - [`entry!`] declares the program's `main`; the runtime provides `_start`.
-//! - [`sys`]: one safe wrapper per syscall of the [`abi`].
-//! - [`print!`]/[`println!`]: formatted output through the kernel console.
-//! - [`thread`]: starting threads on caller-provided stacks.
+//! - [`sys`]: one safe wrapper per syscall of the [`abi`], and the IPC [`sys::Message`].
+//! - [`cap`]: typed capability handles, and [`cap::Owned`] capabilities that clean up.
+//! - [`cspace`] and [`vm`]: free slots of the root CNode, free address ranges of the VSpace.
+//! - [`thread`]: threads made from TCB capabilities; [`process`]: cloned address spaces.
+//! - [`print!`]/[`println!`]: formatted output through the kernel console; [`time`]: the counter.
 //! - A panic handler that reports the panic and ends the thread.
+//!
+//! The runtime is written for the root task: `_start` expects the boot information and slots
+//! the kernel gives it (see [`abi::boot_slot`]).
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cap;
+pub mod cspace;
 pub mod io;
+pub mod process;
 pub mod sys;
 pub mod thread;
+pub mod time;
+pub mod vm;
 
 pub use abi;
 
 /// Declares the program's entry: `urt::entry!(main);` with `fn main()`. The runtime's `_start`
-/// calls it, then ends the thread with exit code 0.
+/// sets itself up ([`init`]), calls it, then ends the thread with exit code 0.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -23,10 +33,23 @@ macro_rules! entry {
         #[link_section = ".text._start"]
         pub extern "C" fn _start() -> ! {
             let main: fn() = $main;
+            $crate::init();
             main();
             $crate::sys::thread_exit(0)
         }
     };
+}
+
+/// Sets the runtime up on the first thread, before `main`: its IPC buffer address (kept in
+/// `TPIDR_EL0`), the slot allocator and the address-range window. Panics if the kernel did not
+/// provide what the ABI promises.
+#[doc(hidden)]
+pub fn init() {
+    sys::set_ipc_buffer(abi::BOOT_IPC_BUFFER_VA);
+    cspace::init();
+    if let Err(e) = vm::init() {
+        panic!("runtime: cannot map at {:#x}: {}", vm::BASE, e.describe());
+    }
 }
 
 #[cfg(not(test))]
@@ -37,5 +60,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         Some(l) => println!("user panic in thread {id} at {}:{}: {}", l.file(), l.line(), info.message()),
         None => println!("user panic in thread {id}: {}", info.message()),
     }
+    thread::finish(thread::PANICKED, 101);
     sys::thread_exit(101)
 }

@@ -1,0 +1,87 @@
+//! The shell's `bench` command: the cost of a null syscall and of a call+reply round trip
+//! between two address spaces on one core, timed with the virtual counter. It reports; it does
+//! not judge.
+
+use abi::{CPtr, InfoKey};
+use urt::cap::{Cap, Endpoint, Owned};
+use urt::sys::{self, Message};
+use urt::{println, process, time};
+
+/// Timed iterations of each measurement.
+const RUNS: u64 = 10_000;
+/// Untimed iterations first (caches, TLB, branch predictors).
+const WARMUP: u64 = 1_000;
+/// Slot of the endpoint in the server's CNode.
+const EP: u32 = 1;
+/// Label that ends the server.
+const STOP: u32 = 0xdead;
+
+/// Answers every call with its first four words until a [`STOP`] call.
+extern "C" fn echo_server(_: u64) -> u64 {
+    let ep = Cap::<Endpoint>::new(CPtr::root(EP));
+    let mut got = match ep.recv(CPtr::NONE) {
+        Ok(got) => got,
+        Err(e) => return e as u64,
+    };
+    while got.msg.label != STOP {
+        got = match ep.reply_recv(&Message::new(0, got.msg.words()), CPtr::NONE) {
+            Ok(got) => got,
+            Err(e) => return e as u64,
+        };
+    }
+    let _ = sys::reply(&Message::new(0, &[]));
+    0
+}
+
+/// Prints one measurement: `ticks` counter ticks for `RUNS` operations at `hz`.
+fn report(what: &str, ticks: u64, hz: u64) {
+    let ps = u128::from(ticks) * 1_000_000_000_000 / (u128::from(hz) * u128::from(RUNS));
+    let (us, frac) = (ps / 1_000_000, ps / 1000 % 1000);
+    println!("bench: {what}: {us}.{frac:03} us/op over {RUNS} runs (counter ticks {ticks} at {hz} Hz)");
+    println!("bench: {what}: ~{} guest instructions/op (valid under -icount shift=0)", (ps + 500) / 1000);
+}
+
+/// Times `op` over [`RUNS`] runs after [`WARMUP`]; counter ticks.
+fn time_it(mut op: impl FnMut()) -> u64 {
+    for _ in 0..WARMUP {
+        op();
+    }
+    let start = time::ticks();
+    for _ in 0..RUNS {
+        op();
+    }
+    time::ticks() - start
+}
+
+/// Runs both measurements and prints them.
+pub fn run() {
+    let hz = time::hz();
+    match sys::null() {
+        Ok(()) => report("null syscall", time_it(|| sys::null().unwrap_or(())), hz),
+        Err(e) => println!("bench: null syscall fails: {}", e.describe()),
+    }
+
+    let core = sys::system_info(InfoKey::CurrentCore).unwrap_or(0) as usize;
+    let ep = match Owned::<Endpoint>::create(0) {
+        Ok(ep) => ep,
+        Err(e) => return println!("bench: cannot create an endpoint: {}", e.describe()),
+    };
+    let mut server = match process::spawn_clone(echo_server, 0, Some(core), &[(ep.cptr(), EP)]) {
+        Ok(p) => p,
+        Err(e) => return println!("bench: cannot start the server process: {}", e.describe()),
+    };
+    let request = Message::new(1, &[1, 2, 3, 4]);
+    let mut failed = None;
+    let ticks = time_it(|| {
+        if let Err(e) = ep.call(&request) {
+            failed.get_or_insert(e);
+        }
+    });
+    let stopped = ep.call(&Message::new(STOP, &[]));
+    match (failed, stopped, server.join()) {
+        (None, Ok(_), Ok(0)) => report("call+reply round trip between address spaces on one core", ticks, hz),
+        (failed, stopped, joined) => {
+            println!("bench: call+reply failed: calls {failed:?}, stop {:?}, server {joined:?}", stopped.err())
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The tests, grouped by subject. [`ALL`] is the order they run in.
+
+mod caps;
+mod faults;
+mod ipc;
+mod sched;
+
+use crate::Outcome;
+
+/// A test: its name (what `ktest FILTER` matches) and its function.
+pub type Test = (&'static str, fn() -> Outcome);
+
+/// Every test.
+pub const ALL: &[Test] = &[
+    ("revoke_three_cspaces", caps::revoke_three_cspaces),
+    ("mint_badge_rights", caps::mint_badge_rights),
+    ("call_reply_cap_transfer", ipc::call_reply_cap_transfer),
+    ("call_reply_cross_core", ipc::call_reply_cross_core),
+    ("notification_cross_core", ipc::notification_cross_core),
+    ("fault_resume", faults::fault_resume),
+    ("fault_restart", faults::fault_restart),
+    ("fault_kill", faults::fault_kill),
+    ("fault_no_handler", faults::fault_no_handler),
+    ("suspend_resume", sched::suspend_resume),
+    ("unmap_then_access_faults", faults::unmap_then_access_faults),
+    ("error_paths", caps::error_paths),
+    ("quota_accounting", caps::quota_accounting),
+];
