@@ -18,7 +18,7 @@ urt::entry!(main);
 fn main() {
     let id = sys::system_info(InfoKey::ThreadId).unwrap_or(0);
     let core = sys::system_info(InfoKey::CurrentCore).unwrap_or(0);
-    println!("module-server: running at EL0 as thread {id} on core {core}");
+    println!("module-server: running at EL0 as thread {id:#x} on core {core}");
     match syscall_self_check() {
         Ok(summary) => println!("el0 syscall ok: {summary}"),
         Err(what) => println!("el0 syscall FAILED: {what}"),
@@ -139,11 +139,11 @@ fn fault(kind: &str) {
     let pc = probe.fault_pc();
     let stopped = probe::wait_stopped(t.tcb(), Some(pc), 2000).is_some();
     if t.is_finished() {
-        println!("error: fault {kind}: thread {id} ran on instead of faulting");
+        println!("error: fault {kind}: thread {id:#x} ran on instead of faulting");
     } else if stopped {
-        println!("fault {kind}: thread {id} stopped by the kernel; shell still running");
+        println!("fault {kind}: thread {id:#x} stopped by the kernel; shell still running");
     } else {
-        println!("error: fault {kind}: thread {id} was not seen stopped at the faulting instruction {pc:#x}");
+        println!("error: fault {kind}: thread {id:#x} was not seen stopped at the faulting instruction {pc:#x}");
     }
 }
 
@@ -153,7 +153,7 @@ const MAX_CORES: usize = 16;
 extern "C" fn report_in(expected_core: u64) -> u64 {
     let core = sys::system_info(InfoKey::CurrentCore).unwrap_or(u64::MAX);
     let id = sys::system_info(InfoKey::ThreadId).unwrap_or(0);
-    println!("thread {id}: hello from core {core}");
+    println!("thread {id:#x}: hello from core {core}");
     u64::from(core != expected_core)
 }
 
@@ -172,8 +172,8 @@ fn spawn_all() {
         let id = t.id();
         match t.join() {
             Ok(0) => good += 1,
-            Ok(_) => println!("error: thread {id} did not run on core {core}"),
-            Err(e) => println!("error: thread {id} on core {core}: {e:?}"),
+            Ok(_) => println!("error: thread {id:#x} did not run on core {core}"),
+            Err(e) => println!("error: thread {id:#x} on core {core}: {e:?}"),
         }
     }
     if good == cores {

@@ -57,8 +57,8 @@ pub fn init() {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let id = sys::system_info(abi::InfoKey::ThreadId).unwrap_or(0);
     match info.location() {
-        Some(l) => println!("user panic in thread {id} at {}:{}: {}", l.file(), l.line(), info.message()),
-        None => println!("user panic in thread {id}: {}", info.message()),
+        Some(l) => println!("user panic in thread {id:#x} at {}:{}: {}", l.file(), l.line(), info.message()),
+        None => println!("user panic in thread {id:#x}: {}", info.message()),
     }
     thread::finish(thread::PANICKED, 101);
     sys::thread_exit(101)
