@@ -21,7 +21,8 @@
 //! - [`object`]: kernel objects (threads, endpoints, notifications, CNodes, VSpaces, frames,
 //!   quotas) and the table holding them.
 //! - [`cspace`]: capabilities, object creation and destruction.
-//! - [`ipc`]: endpoints, notifications, fault messages.
+//! - [`ipc`]: endpoints, notifications, fault messages; [`fastpath`]: the short cut for the
+//!   null syscall and same-core call/reply.
 //! - [`sched`]: all kernel state under the big kernel lock; run queues.
 //! - [`trap`] and [`syscall`]: what happens on each exception.
 //! - [`smp`]: secondary cores, IPIs, the boot self-test.
@@ -39,6 +40,7 @@ mod board;
 mod console;
 mod cspace;
 mod drivers;
+mod fastpath;
 mod ipc;
 mod loader;
 mod mm;

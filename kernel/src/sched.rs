@@ -269,19 +269,30 @@ impl Kernel {
         }
     }
 
+    /// True if a thread queued on `core` has a higher priority than `prio`.
+    #[inline]
+    pub fn outranked(&self, core: usize, prio: u8) -> bool {
+        self.run_queues[core].top().is_some_and(|p| p > prio)
+    }
+
+    /// Makes `id` (runnable on `core`, not running anywhere) `core`'s running thread at once,
+    /// letting go of the current one (which must already be in its new state).
+    pub fn switch_to(&mut self, core: usize, id: ObjId) {
+        self.leave_current(core);
+        self.enter(core, id);
+    }
+
     /// Runs thread `id` on `core` right now instead of queueing it, if it is pinned there and
     /// nothing queued outranks it (the IPC fast hand-over). Otherwise queues it.
     pub fn switch_to_or_queue(&mut self, core: usize, id: ObjId) {
-        let outranked = |k: &Kernel, prio: u8| k.run_queues[core].top().is_some_and(|p| p > prio);
         let Some(t) = self.objects.tcb(id) else { return };
         let (tcore, prio, on) = (t.core, t.prio, t.on_core);
         let cur_running = self.current(core).is_some_and(|c| c.state == State::Running);
-        if tcore != core || on.is_some() || cur_running || outranked(self, prio) {
+        if tcore != core || on.is_some() || cur_running || self.outranked(core, prio) {
             self.make_runnable(id);
             return;
         }
-        self.leave_current(core);
-        self.enter(core, id);
+        self.switch_to(core, id);
     }
 
     /// Lets go of `core`'s current thread if it no longer runs there (blocked, stopped, moved,

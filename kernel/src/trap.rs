@@ -4,7 +4,7 @@
 use crate::arch::exceptions::{self, fault_status_name, Syndrome, UserContext};
 use crate::arch::{cpu, gic, timer};
 use crate::object::{tcb::FaultMsg, State};
-use crate::{board, console, percpu, sched, smp, syscall};
+use crate::{board, console, fastpath, percpu, sched, smp, syscall};
 use abi::FaultKind;
 use core::sync::atomic::Ordering;
 
@@ -13,6 +13,14 @@ pub const TICK_HZ: u64 = 100;
 
 /// A synchronous exception from EL0: a syscall or a fault.
 pub fn user_sync() -> *mut UserContext {
+    if exceptions::is_syscall() {
+        let mut k = sched::lock();
+        if let Some(ctx) = fastpath::try_fast(&mut k, percpu::core_id()) {
+            return ctx; // the lock is released as `k` goes
+        }
+        syscall::handle(&mut k);
+        return sched::finish(k);
+    }
     let (syndrome, far, esr) = exceptions::syndrome();
     let mut k = sched::lock();
     match syndrome {

@@ -256,6 +256,38 @@ pub fn call_ep(ep: CPtr, m: &Message, slot: CPtr) -> Result<Received, Error> {
     call(Syscall::Call, send_args(ep, m, slot)?).map(|r| received(r, slot))
 }
 
+/// A message that fits in registers: label and four words, no capability. The `*_short` calls
+/// use it to skip [`Message`]'s buffer handling — the kernel's fast path serves exactly these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Short {
+    /// The label.
+    pub label: u32,
+    /// Words 0..3.
+    pub words: [u64; REG_WORDS],
+}
+
+impl Short {
+    fn from_out(r: &Out) -> Short {
+        Short { label: MsgInfo(r[1]).label(), words: [r[2], r[3], r[4], r[5]] }
+    }
+}
+
+/// [`Syscall::Call`] with a register-only message; returns the reply.
+#[inline]
+pub fn call_short(ep: CPtr, m: Short) -> Result<Short, Error> {
+    let info = MsgInfo::new(m.label, REG_WORDS as u64, false).0;
+    let [w0, w1, w2, w3] = m.words;
+    call(Syscall::Call, [ep.0, info, w0, w1, w2, w3, 0, CPtr::NONE.0]).map(|r| Short::from_out(&r))
+}
+
+/// [`Syscall::ReplyRecv`] with register-only messages; returns the next message and its badge.
+#[inline]
+pub fn reply_recv_short(ep: CPtr, m: Short) -> Result<(Short, u64), Error> {
+    let info = MsgInfo::new(m.label, REG_WORDS as u64, false).0;
+    let [w0, w1, w2, w3] = m.words;
+    call(Syscall::ReplyRecv, [ep.0, info, w0, w1, w2, w3, 0, CPtr::NONE.0]).map(|r| (Short::from_out(&r), r[6]))
+}
+
 /// [`Syscall::Reply`]: `Ok(true)` if a caller was waiting and got it.
 pub fn reply(m: &Message) -> Result<bool, Error> {
     call(Syscall::Reply, send_args(CPtr::NONE, m, CPtr::NONE)?).map(|r| r[1] == 1)

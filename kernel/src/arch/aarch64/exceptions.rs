@@ -274,6 +274,14 @@ pub enum Syndrome {
     Other { class: u32 },
 }
 
+/// True if the exception being handled is an `svc` from AArch64 (reads only ESR_EL1).
+#[inline]
+pub fn is_syscall() -> bool {
+    use aarch64_cpu::registers::ESR_EL1;
+    use tock_registers::interfaces::Readable;
+    (ESR_EL1.get() >> 26) & 0x3f == 0x15
+}
+
 /// The data fault status code of an alignment fault (Arm ARM D19.2, DFSC 0b100001).
 pub const DFSC_ALIGNMENT: u32 = 0x21;
 
