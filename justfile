@@ -27,6 +27,12 @@ qemu *ARGS: build
 test: build
     @qemu/test.sh
 
+# Cost figures under `-icount shift=0` (guest instructions): null syscall, call+reply round trip.
+# A benchmark, not a test: it reports numbers (see README "Measured").
+bench: build
+    @cargo build -q -p harness
+    @target/debug/harness -v qemu/bench | sed -n 's/^[^|]*| \(bench: .*\)/\1/p'
+
 # GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
 gdb *ARGS: build
     @qemu/gdb.sh {{ARGS}}
