@@ -13,13 +13,14 @@ use crate::percpu;
 use abi::{CPtr, MsgInfo, Rights, Syscall, MSG_REG_WORDS};
 use core::sync::atomic::Ordering;
 
-/// Tries the fast path for the syscall of the thread running on `core`; returns the context to
+/// Tries the fast path for the syscall of the thread running on this core (`here`); returns the context to
 /// return to if it handled it.
 #[inline]
-pub fn try_fast(k: &mut Kernel, core: usize) -> Option<*mut UserContext> {
-    if percpu::of(core).need_resched.load(Ordering::Relaxed) {
+pub fn try_fast(k: &mut Kernel, here: &percpu::PerCpu) -> Option<*mut UserContext> {
+    if here.need_resched.load(Ordering::Relaxed) {
         return None; // the scheduler has work to do: take the full path
     }
+    let core = here.core;
     let me = k.current_id(core)?;
     let t = k.objects.tcb_mut(me)?;
     if t.state != State::Running {

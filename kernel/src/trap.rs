@@ -15,7 +15,7 @@ pub const TICK_HZ: u64 = 100;
 pub fn user_sync() -> *mut UserContext {
     if exceptions::is_syscall() {
         let mut k = sched::lock();
-        if let Some(ctx) = fastpath::try_fast(&mut k, percpu::core_id()) {
+        if let Some(ctx) = fastpath::try_fast(&mut k, percpu::this()) {
             return ctx; // the lock is released as `k` goes
         }
         syscall::handle(&mut k);
