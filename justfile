@@ -14,13 +14,15 @@ default:
 setup:
     @qemu/setup.sh
 
-# Build the user programs and the kernel that embeds the root task.
-build: setup
+# Build the user programs, the modules and their boot archive (EXTRA_MODULES=DIR adds the
+# files in DIR), and the kernel that embeds the root task and the archive.
+build *ARGS: setup
     cargo build --release -p module-server --target {{user_target}}
+    @qemu/pack.sh {{ARGS}}
     cargo build --release -p kernel --target {{kernel_target}}
 
 # Build everything and boot to the serial console (SMP=4 MEM=512M APPEND=... EL2=1 GDB=1).
-qemu *ARGS: build
+qemu *ARGS: (build ARGS)
     @qemu/run.sh {{ARGS}}
 
 # Host unit tests, then every serial scenario in QEMU; ends with `N passed, N failed`.

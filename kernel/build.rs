@@ -1,4 +1,4 @@
-//! Links the kernel with `linker/kernel.ld` and embeds the root task.
+//! Links the kernel with `linker/kernel.ld` and embeds the root task and the boot archive.
 //!
 //! The root task (the module server) is built first by `just build`; its ELF is embedded in the
 //! kernel image. `ROOT_TASK_ELF` overrides where it is looked for.
@@ -23,4 +23,14 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", elf.display());
     println!("cargo:rustc-env=ROOT_TASK_ELF={}", elf.display());
+
+    println!("cargo:rerun-if-env-changed=BOOT_ARCHIVE");
+    let archive = std::env::var("BOOT_ARCHIVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/boot-archive.bin"));
+    if !archive.exists() {
+        panic!("the boot archive {} does not exist: `just build` packs it", archive.display());
+    }
+    println!("cargo:rerun-if-changed={}", archive.display());
+    println!("cargo:rustc-env=BOOT_ARCHIVE={}", archive.display());
 }

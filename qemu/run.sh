@@ -9,6 +9,7 @@
 #   EL2=1        enter at EL2 (virtualization=on); the kernel drops to EL1 itself
 #   GDB=1        start halted with a gdbstub on tcp::GDB_PORT (default 1234); then `just gdb`
 #   ICOUNT=1     -icount shift=0: guest time counts instructions (repeatable cost figures)
+#   EXTRA_MODULES=DIR  also pack the files in DIR into the boot archive (done by the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,8 @@ SMP=4 MEM=512M APPEND="" EL2=0 GDB=0 GDB_PORT=1234 ICOUNT=0
 for arg in "$@"; do
     case "$arg" in
         SMP=*|MEM=*|APPEND=*|EL2=*|GDB=*|GDB_PORT=*|ICOUNT=*) declare "$arg" ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        EXTRA_MODULES=*) ;; # used by the build (qemu/pack.sh)
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -11,6 +11,11 @@ for target in aarch64-unknown-none aarch64-unknown-none-softfloat; do
         rustup target add "$target"
     fi
 done
+# llvm-objcopy strips the modules' debug info before they go into the boot archive.
+if ! rustup component list --installed 2>/dev/null | grep -q '^llvm-tools'; then
+    echo "setup: adding the Rust component llvm-tools (llvm-objcopy)"
+    rustup component add llvm-tools
+fi
 
 need_pkgs=()
 command -v qemu-system-aarch64 >/dev/null || need_pkgs+=(qemu-system-arm)

@@ -17,6 +17,8 @@ use klogic::pte::{Access, PAGE_SIZE};
 
 /// The root task's ELF image.
 static ROOT_TASK: &[u8] = include_bytes!(env!("ROOT_TASK_ELF"));
+/// The boot archive: the modules, packed by `just build` (format in `user/modfmt`).
+static BOOT_ARCHIVE: &[u8] = include_bytes!(env!("BOOT_ARCHIVE"));
 
 /// Radix of the root task's CNode.
 const ROOT_CNODE_RADIX: u8 = 12;
@@ -60,6 +62,9 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
         cnode_radix: u64::from(ROOT_CNODE_RADIX),
         first_free_slot: 0,
         image_frames: 0,
+        archive_bytes: 0,
+        archive_first_slot: 0,
+        rng_seed: crate::board::get().rng_seed ^ crate::arch::timer::counter().rotate_left(32),
         frame_va: [0; BOOT_INFO_MAX_FRAMES],
     };
     let mut b = Builder { cnode, vspace, info, next_slot: boot_slot::IMAGE_FRAMES };
@@ -87,6 +92,16 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
         va += PAGE_SIZE;
     }
     b.add_page(k, abi::BOOT_IPC_BUFFER_VA, Access::ReadWrite, &[], Some(boot_slot::IPC_BUFFER))?;
+    if BOOT_ARCHIVE.len() as u64 > abi::BOOT_ARCHIVE_MAX {
+        return Err(LoadError::TooBig);
+    }
+    b.info.archive_bytes = BOOT_ARCHIVE.len() as u64;
+    b.info.archive_first_slot = u64::from(b.next_slot);
+    for (i, page) in BOOT_ARCHIVE.chunks(PAGE_SIZE as usize).enumerate() {
+        let slot = b.next_slot;
+        b.next_slot += 1;
+        b.add_page(k, abi::BOOT_ARCHIVE_VA + i as u64 * PAGE_SIZE, Access::Read, page, Some(slot))?;
+    }
     b.info.first_free_slot = u64::from(b.next_slot);
     let info_bytes = boot_info_bytes(&b.info);
     b.add_page(k, abi::BOOT_INFO_VA, Access::Read, &info_bytes, Some(boot_slot::BOOT_INFO))?;
@@ -169,6 +184,15 @@ fn copy_to_frame(pa: PhysAddr, offset: usize, bytes: &[u8]) {
 
 /// The boot info as bytes, little-endian, in `repr(C)` field order (all fields are `u64`).
 fn boot_info_bytes(info: &BootInfo) -> alloc::vec::Vec<u8> {
-    let head = [info.magic, info.cores, info.cnode_radix, info.first_free_slot, info.image_frames];
+    let head = [
+        info.magic,
+        info.cores,
+        info.cnode_radix,
+        info.first_free_slot,
+        info.image_frames,
+        info.archive_bytes,
+        info.archive_first_slot,
+        info.rng_seed,
+    ];
     head.iter().chain(info.frame_va.iter()).flat_map(|w| w.to_le_bytes()).collect()
 }

@@ -1,13 +1,27 @@
-//! The root task: the first and only program the kernel starts itself.
+//! The root task and module server: the first and only program the kernel starts itself.
 //!
-//! It will become the module server (loading ELF modules into their own protection domains).
-//! For now it checks its own syscalls once and then runs the boot console: a small shell on
-//! the serial line for looking at the system, exercising the kernel's fault containment, and
-//! running the in-QEMU test suite ([`ktest`]) and benchmarks.
+//! It loads ELF modules from the boot archive into protection domains of their own
+//! ([`loader`]), hands out sessions on them as counted references ([`service`], [`registry`]),
+//! and runs the shell on the serial console: module commands (`insmod`, `lsmod`, `modinfo`,
+//! `open`, `invoke`, `close`, `call`, `caps`) plus commands for looking at the system,
+//! exercising the kernel's fault containment, and running the in-QEMU test suite ([`ktest`])
+//! and benchmarks.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+mod loader;
+mod pool;
+mod registry;
+mod service;
+mod shell;
+
 use abi::{boot_slot, CPtr, Error, InfoKey};
+use alloc::vec::Vec;
+use modfmt::archive::{self, Entry};
+use registry::Registry;
+use urt::cap::{Cap, Endpoint};
 use ktest::probe::{self, Probe};
 use urt::sys;
 use urt::thread::{self, JoinHandle};
@@ -23,8 +37,57 @@ fn main() {
         Ok(summary) => println!("el0 syscall ok: {summary}"),
         Err(what) => println!("el0 syscall FAILED: {what}"),
     }
+    start_server();
     println!("boot console ready: type 'help' for commands");
     shell();
+}
+
+/// Every module and session (see [`registry`]).
+pub static REGISTRY: spin::Mutex<Registry> = spin::Mutex::new(Registry::new());
+static SERVER_EP: spin::Once<Cap<Endpoint>> = spin::Once::new();
+
+/// The server's endpoint: modules' session requests and faults arrive here (badge = module id).
+pub fn server_ep() -> Cap<Endpoint> {
+    *SERVER_EP.get().expect("server endpoint made at start")
+}
+
+static ARCHIVE: spin::Once<Vec<Entry<'static>>> = spin::Once::new();
+
+/// The boot archive's entries (parsed once; an unreadable archive reads as empty, reported at
+/// start).
+pub fn archive_entries() -> &'static [Entry<'static>] {
+    ARCHIVE.call_once(|| {
+        let info = urt::cspace::boot_info();
+        // SAFETY: the kernel maps the boot archive read-only at BOOT_ARCHIVE_VA, `archive_bytes`
+        // long, before the root task starts, and never unmaps it (ABI).
+        let bytes = unsafe { core::slice::from_raw_parts(abi::BOOT_ARCHIVE_VA as *const u8, info.archive_bytes as usize) };
+        match archive::parse(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("error: boot archive unreadable: {e}");
+                Vec::new()
+            }
+        }
+    })
+}
+
+pub use service::fail;
+
+/// Makes the server endpoint and starts the service thread.
+fn start_server() {
+    pool::seed(urt::cspace::boot_info().rng_seed);
+    let ep = match urt::cap::Owned::<Endpoint>::create(0) {
+        Ok(ep) => ep,
+        Err(e) => return println!("error: cannot create the server endpoint: {}", e.describe()),
+    };
+    SERVER_EP.call_once(|| ep.cap());
+    core::mem::forget(ep); // lives as long as the server
+    match thread::spawn(service::serve, 0, None) {
+        Ok(handle) => core::mem::forget(handle), // serves for as long as the system runs
+        Err(e) => println!("error: cannot start the service thread: {}", e.describe()),
+    }
+    let n = archive_entries().len();
+    println!("module-server: boot archive holds {n} files; 'lsmod', 'insmod NAME', 'help'");
 }
 
 /// Every syscall the root task relies on at boot, and the kernel's answers to bad arguments.
@@ -64,6 +127,15 @@ fn syscall_self_check() -> Result<&'static str, &'static str> {
 const HELP: &str = "\
 commands:
   help            this list
+  archive         the files in the boot archive
+  insmod NAME     load a module (NAME: a module name or an archive file name)
+  lsmod           the modules: name, version, state, size, use count, users
+  modinfo NAME    a module's metadata (loaded or in the archive)
+  open MODULE     open a session held by the shell: prints session=ID
+  invoke ID ARGS  call the module through session ID with ARGS, print the reply
+  close ID        close session ID
+  call MODULE ARGS  open, invoke, print, close
+  caps            the server's capabilities to modules and their derivations
   echo TEXT       print TEXT
   cpus            cores online and the core this shell runs on
   meminfo         free physical frames
@@ -76,7 +148,7 @@ commands:
   poweroff        power the machine off";
 
 fn shell() {
-    let mut line = [0u8; 128];
+    let mut line = [0u8; 256];
     loop {
         print!("> ");
         let input = urt::io::read_line(&mut line);
@@ -115,6 +187,9 @@ fn shell() {
             "poweroff" => {
                 let e = sys::power_off();
                 println!("error: power off failed: {}", e.describe());
+            }
+            "insmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" => {
+                shell::module_command(command, input)
             }
             other => println!("error: unknown command '{other}' (type 'help')"),
         }

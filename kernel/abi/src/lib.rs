@@ -65,6 +65,9 @@ pub const USER_STACK_SIZE: u64 = 64 * 1024;
 pub const BOOT_INFO_VA: u64 = 0x0000_7ffe_0000_0000;
 /// Where the kernel maps the root task's first thread's [`IpcBuffer`] (already configured).
 pub const BOOT_IPC_BUFFER_VA: u64 = BOOT_INFO_VA + PAGE_SIZE;
+/// Where the kernel maps the boot archive (the modules packed into the boot image, format in
+/// the `modfmt` crate) in the root task, read-only; its size is [`BootInfo::archive_bytes`].
+pub const BOOT_ARCHIVE_VA: u64 = 0x0000_7ffd_0000_0000;
 /// End (exclusive) of the user half of the address space: 48-bit virtual addresses.
 pub const USER_VA_END: u64 = 1 << 48;
 /// Size of a page, the unit of mapping.
@@ -638,6 +641,9 @@ pub mod boot_slot {
 /// Most frames the root task's image and stack may have.
 pub const BOOT_INFO_MAX_FRAMES: usize = 400;
 
+/// Largest boot archive, in bytes.
+pub const BOOT_ARCHIVE_MAX: u64 = 32 << 20;
+
 /// What the kernel tells the root task, at [`BOOT_INFO_VA`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -652,6 +658,13 @@ pub struct BootInfo {
     pub first_free_slot: u64,
     /// Number of image and stack frames, in slots from [`boot_slot::IMAGE_FRAMES`] on.
     pub image_frames: u64,
+    /// Size in bytes of the boot archive at [`BOOT_ARCHIVE_VA`] (0: none).
+    pub archive_bytes: u64,
+    /// Slot of the first of the archive's frame capabilities (one per page, in order).
+    pub archive_first_slot: u64,
+    /// A seed for user-level randomisation (from the device tree's `/chosen/rng-seed`, mixed
+    /// with the counter at boot).
+    pub rng_seed: u64,
     /// For each of those frames: its virtual address | its [`Rights`] in the low bits.
     pub frame_va: [u64; BOOT_INFO_MAX_FRAMES],
 }
@@ -723,6 +736,7 @@ mod tests {
     fn layout_is_sane() {
         assert!(USER_IMAGE_BASE % PAGE_SIZE == 0 && USER_STACK_TOP % PAGE_SIZE == 0);
         assert!(USER_STACK_TOP < USER_VA_END && BOOT_INFO_VA < USER_STACK_TOP - USER_STACK_SIZE);
+        assert!(BOOT_ARCHIVE_VA + BOOT_ARCHIVE_MAX <= BOOT_INFO_VA);
         assert!(USER_IMAGE_BASE < USER_STACK_TOP - USER_STACK_SIZE);
         assert!(core::mem::size_of::<BootInfo>() as u64 <= PAGE_SIZE);
         assert_eq!(core::mem::size_of::<IpcBuffer>() as u64, PAGE_SIZE);

@@ -58,6 +58,9 @@ pub struct BoardConfig<'a> {
     pub virtual_timer_intid: u32,
     /// The kernel command line.
     pub cmdline: CmdLine<'a>,
+    /// The first 8 bytes of `/chosen/rng-seed` (0 if there is none): seeds user-level
+    /// randomisation such as module load addresses.
+    pub rng_seed: u64,
     /// Size of the device tree blob itself, so it can be kept out of the frame allocator.
     pub fdt_size: usize,
 }
@@ -196,6 +199,11 @@ impl<'a> BoardConfig<'a> {
         let virtual_timer_intid = gic_intid(timer_irqs.value, 2).map_err(|_| BoardError::NoTimer)?;
 
         let cmdline = CmdLine::new(fdt.chosen().bootargs().unwrap_or(""));
+        let rng_seed = fdt
+            .find_node("/chosen")
+            .and_then(|c| c.property("rng-seed"))
+            .and_then(|p| p.value.get(..8))
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
 
         Ok(BoardConfig {
             ram,
@@ -209,6 +217,7 @@ impl<'a> BoardConfig<'a> {
             psci,
             virtual_timer_intid,
             cmdline,
+            rng_seed,
             fdt_size: fdt.total_size(),
         })
     }
@@ -266,6 +275,7 @@ mod tests {
         assert_eq!(b.core_of_mpidr(0x100), None);
         assert_eq!(b.psci, PsciConduit::Smc);
         assert!(b.cmdline.flag("debug.panic_trigger"));
+        assert_ne!(b.rng_seed, 0, "QEMU provides /chosen/rng-seed");
     }
 
     #[test]

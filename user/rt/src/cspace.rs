@@ -29,8 +29,14 @@ pub fn boot_info() -> &'static BootInfo {
 pub(crate) fn init() {
     let info = boot_info();
     assert_eq!(info.magic, BootInfo::MAGIC, "no boot information at {:#x}", abi::BOOT_INFO_VA);
-    let slots = 1u64 << info.cnode_radix.min(CNODE_MAX_RADIX);
-    for slot in info.first_free_slot.max(1)..slots {
+    init_range(info.first_free_slot, info.cnode_radix);
+}
+
+/// Marks slots `first_free..2^radix` as free: the set-up of a module, whose CNode the module
+/// server filled (see the module SDK).
+pub(crate) fn init_range(first_free: u64, radix: u64) {
+    let slots = 1u64 << radix.min(CNODE_MAX_RADIX);
+    for slot in first_free.max(1)..slots {
         USED[(slot / 64) as usize].fetch_and(!(1 << (slot % 64)), Ordering::Relaxed);
     }
 }

@@ -13,8 +13,11 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
 pub mod cap;
 pub mod cspace;
+pub mod heap;
 pub mod io;
 pub mod process;
 pub mod sys;
@@ -50,6 +53,18 @@ pub fn init() {
     if let Err(e) = vm::init() {
         panic!("runtime: cannot map at {:#x}: {}", vm::BASE, e.describe());
     }
+    if !heap::init() {
+        panic!("runtime: cannot map the heap at {:#x}", heap::BASE);
+    }
+}
+
+/// Sets the runtime up in a loadable module's first thread (see the module SDK): its IPC
+/// buffer, and the free slots `first_free..2^radix` of its CNode. Modules have no boot info and
+/// no address-range window.
+#[doc(hidden)]
+pub fn init_module(ipc_buffer: u64, first_free: u64, radix: u64) {
+    sys::set_ipc_buffer(ipc_buffer);
+    cspace::init_range(first_free, radix);
 }
 
 #[cfg(not(test))]

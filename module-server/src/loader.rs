@@ -1,0 +1,217 @@
+//! Loading a module: validate the ELF (all of it, before anything is made), then build the
+//! module's protection domain from a quota of its own and start its thread.
+//!
+//! Steps of `insmod`:
+//! 1. find the archive entry; `modfmt::elf::validate` checks the whole file and its `.modinfo`;
+//! 2. refuse a module already loaded, or whose dependencies are not live (naming them);
+//! 3. make a quota for the module from the boot quota, and from it a CNode, VSpace, TCB,
+//!    endpoint and a small quota the module may use itself;
+//! 4. pick a base from the system-wide pool, build the image in memory and relocate it, copy it
+//!    page by page into fresh frames, and map each into the module's VSpace with its segment's
+//!    rights; then a stack (below a guard page) and an IPC buffer;
+//! 5. fill the module's CNode (slots in `modsdk::slot`), start its thread, and wait until it
+//!    answers a PING (its `init` ran, dependencies opened).
+//!
+//! Revoking the module's quota capability removes every object of the module at once.
+
+use crate::registry::{Module, State};
+use crate::{archive_entries, pool, server_ep, REGISTRY};
+use abi::{CPtr, Error, Registers, Rights, PAGE_SIZE};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use modfmt::elf::{self, Limits, Plan};
+use modsdk::slot;
+use urt::cap::{CNode, Cap, Endpoint, Frame, Quota, Tcb, VSpace, BOOT_QUOTA, ROOT_VSPACE};
+use urt::sys::{self, Message};
+use urt::{cspace, vm};
+
+/// Stack pages of a module's thread.
+pub const STACK_PAGES: u64 = 4;
+/// Frames and kernel bytes a module may spend itself (its own quota, e.g. for shared buffers).
+const OWN_FRAMES: u64 = 16;
+const OWN_BYTES: u64 = 16 * 1024;
+
+/// Finds the archive entry `name` names: a file name, or a module name from `.modinfo`.
+pub fn find(name: &str) -> Option<(String, &'static [u8])> {
+    let entries = archive_entries();
+    if let Some(e) = entries.iter().find(|e| e.name == name) {
+        return Some((e.name.to_string(), e.data));
+    }
+    entries
+        .iter()
+        .filter(|e| elf::validate(e.data, &Limits::default()).is_ok_and(|p| p.info.name == name))
+        .map(|e| (e.name.to_string(), e.data))
+        .next()
+}
+
+/// A slot of the server's CNode, or an error line.
+fn slot() -> Result<CPtr, String> {
+    cspace::alloc().ok_or_else(|| String::from("the module server's CNode is full"))
+}
+
+fn kerr(what: &str, e: Error) -> String {
+    format!("{what}: {}", e.describe())
+}
+
+/// `insmod NAME`: loads and starts a module; returns a line for the shell.
+pub fn insmod(name: &str) -> Result<String, String> {
+    let (file, bytes) = find(name).ok_or_else(|| format!("{name}: no such module or archive entry"))?;
+    let plan = elf::validate(bytes, &Limits::default()).map_err(|e| format!("{file}: {e}"))?;
+    let info = &plan.info;
+    let id = {
+        let mut reg = REGISTRY.lock();
+        if let Some(m) = reg.by_name(&info.name) {
+            return Err(format!("{}: already loaded ({})", info.name, m.state.name()));
+        }
+        let missing: Vec<&str> = info
+            .depends
+            .iter()
+            .filter(|d| reg.by_name(d).is_none_or(|m| m.state != State::Live))
+            .map(|d| d.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("{}: missing dependency {}", info.name, missing.join(", ")));
+        }
+        reg.new_module_id()
+    };
+    let pages = plan.image_pages;
+    let span = pages + 1 + STACK_PAGES + 1; // image, guard, stack, IPC buffer
+    let base = pool::take(span).ok_or_else(|| format!("{}: no room in the module address pool", info.name))?;
+    let mut slots = Vec::new();
+    let built = build(id, &plan, bytes, base, &mut slots);
+    let (quota, ep) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            undo(&slots);
+            pool::give_back(base, span);
+            return Err(format!("{}: {e}", info.name));
+        }
+    };
+    REGISTRY.lock().modules.push(Module {
+        id,
+        name: info.name.clone(),
+        version: info.version.clone(),
+        file: file.clone(),
+        state: State::Loading,
+        base,
+        size: span * PAGE_SIZE,
+        quota,
+        ep,
+        slots,
+    });
+    // Wait until it serves: its init (and dependency sessions) are done.
+    match sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE) {
+        Ok(_) => {
+            if let Some(m) = REGISTRY.lock().by_id_mut(id) {
+                if m.state == State::Loading {
+                    m.state = State::Live;
+                }
+            }
+            Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
+        }
+        Err(e) => {
+            crate::fail(id, "did not start");
+            Err(format!("{}: failed while starting: {}", info.name, e.describe()))
+        }
+    }
+}
+
+/// Deletes what a failed build made (revoking the quota first removes its objects).
+fn undo(slots: &[CPtr]) {
+    if let Some(q) = slots.first() {
+        let _ = Cap::<Quota>::new(*q).revoke();
+    }
+    for s in slots {
+        let _ = sys::cap_delete(*s);
+        cspace::free(*s);
+    }
+}
+
+/// Makes the module's objects and starts its thread. Every slot used goes into `slots` (the
+/// quota first) so a failure can be undone. Returns the quota and the endpoint.
+fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<(CPtr, Cap<Endpoint>), String> {
+    let pages = plan.image_pages;
+    let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
+    let bytes_needed = 64 * 1024 + OWN_BYTES;
+    let mut take = || -> Result<CPtr, String> {
+        let s = slot()?;
+        slots.push(s);
+        Ok(s)
+    };
+    let q = BOOT_QUOTA.create_quota(take()?, frames, bytes_needed).map_err(|e| kerr("quota", e))?;
+    let cnode: Cap<CNode> = q.create(take()?, modsdk::MODULE_CNODE_RADIX).map_err(|e| kerr("cnode", e))?;
+    let vspace: Cap<VSpace> = q.create(take()?, 0).map_err(|e| kerr("vspace", e))?;
+    let tcb: Cap<Tcb> = q.create(take()?, 0).map_err(|e| kerr("tcb", e))?;
+    let ep: Cap<Endpoint> = q.create(take()?, 0).map_err(|e| kerr("endpoint", e))?;
+
+    // The image, relocated for `base`, into frames.
+    let mut image = elf::load_image(bytes, plan);
+    elf::relocate(&mut image, plan, base).map_err(|e| e.to_string())?;
+    let window = vm::Range::alloc(1).map_err(|e| kerr("window", e))?;
+    for page in 0..pages {
+        let Some(rights) = rights_of_page(plan, page) else { continue }; // a gap between segments
+        let f: Cap<Frame> = q.create(take()?, 0).map_err(|e| kerr("frame", e))?;
+        f.map(ROOT_VSPACE, window.va, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
+        let from = (page * PAGE_SIZE) as usize;
+        let chunk = &image[from..(from + PAGE_SIZE as usize).min(image.len())];
+        // SAFETY: the window page was just mapped read-write in this address space and nothing
+        // else uses it; the copy stays within the page.
+        unsafe { core::ptr::copy_nonoverlapping(chunk.as_ptr(), window.va as *mut u8, chunk.len()) };
+        f.unmap().map_err(|e| kerr("unmap", e))?;
+        f.map(vspace, base + page * PAGE_SIZE, rights).map_err(|e| kerr("map into the module", e))?;
+    }
+    drop(window);
+    let stack_bottom = base + (pages + 1) * PAGE_SIZE;
+    for i in 0..STACK_PAGES + 1 {
+        let f: Cap<Frame> = q.create(take()?, 0).map_err(|e| kerr("frame", e))?;
+        f.map(vspace, stack_bottom + i * PAGE_SIZE, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
+    }
+    let stack_top = stack_bottom + STACK_PAGES * PAGE_SIZE;
+    let ipc_buffer = stack_top; // the page after the stack
+
+    // The module's CNode.
+    let into = |i: u32| CPtr::in_cnode(cnode_index(cnode), i);
+    let put = |cap: CPtr, at: u32, rights: Option<(Rights, u64)>| -> Result<(), String> {
+        let r = match rights {
+            None => sys::cap_copy(cap, into(at)),
+            Some((r, badge)) => sys::cap_mint(cap, into(at), r, badge),
+        };
+        r.map_err(|e| kerr("fill the module's CNode", e))
+    };
+    put(tcb.cptr(), slot::TCB, None)?;
+    put(cnode.cptr(), slot::CNODE, None)?;
+    put(vspace.cptr(), slot::VSPACE, None)?;
+    put(ep.cptr(), slot::SERVICE, Some((Rights::READ, 0)))?;
+    put(server_ep().cptr(), slot::SERVER, Some((Rights::WRITE, u64::from(id))))?;
+    put(server_ep().cptr(), slot::FAULT, Some((Rights::WRITE, u64::from(id))))?;
+    let own = q.create_quota(take()?, OWN_FRAMES, OWN_BYTES).map_err(|e| kerr("own quota", e))?;
+    put(own.cptr(), slot::QUOTA, None)?;
+
+    tcb.configure(cnode, vspace, ipc_buffer, CPtr::root(slot::FAULT)).map_err(|e| kerr("configure", e))?;
+    let mut regs = Registers { pc: base + plan.entry, sp: stack_top, ..Default::default() };
+    regs.x[0] = ipc_buffer;
+    regs.x[1] = u64::from(slot::FIRST_FREE);
+    tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
+    tcb.resume().map_err(|e| kerr("resume", e))?;
+    Ok((q.cptr(), ep))
+}
+
+/// The root-CNode slot index of a CNode capability (for two-level CPtrs).
+fn cnode_index(c: Cap<CNode>) -> u32 {
+    c.cptr().split().1
+}
+
+/// The rights of the segment covering image page `page`, if one does.
+fn rights_of_page(plan: &Plan, page: u64) -> Option<Rights> {
+    let seg = plan.segments.iter().find(|s| {
+        let first = s.vaddr / PAGE_SIZE;
+        let end = (s.vaddr + s.memsz).div_ceil(PAGE_SIZE);
+        (first..end).contains(&page)
+    })?;
+    Some(match seg.rights {
+        elf::Rights::Read => Rights::READ,
+        elf::Rights::ReadWrite => Rights::READ | Rights::WRITE,
+        elf::Rights::ReadExec => Rights::READ | Rights::EXEC,
+    })
+}

@@ -1,0 +1,52 @@
+//! The system-wide pool of module load addresses: one region of user address space cut into
+//! equal slots, handed out at random (seeded by the kernel's boot-info seed), so no two live
+//! modules overlap and a debugger can hold every module's symbols at once.
+
+use abi::PAGE_SIZE;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Start of the pool.
+pub const BASE: u64 = 0x40_0000_0000;
+/// Size of one slot: the largest module span (image, guard, stack, IPC buffer).
+pub const SLOT_BYTES: u64 = 16 << 20;
+/// Number of slots.
+const SLOTS: usize = 256;
+
+static USED: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+static RNG: AtomicU64 = AtomicU64::new(0);
+
+/// Seeds the choice of slots (once, at start).
+pub fn seed(seed: u64) {
+    RNG.store(seed | 1, Ordering::Relaxed);
+}
+
+fn next_random() -> u64 {
+    // xorshift64: enough to spread load addresses; not for secrets.
+    let mut x = RNG.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    RNG.store(x, Ordering::Relaxed);
+    x
+}
+
+/// A free slot for a module spanning `pages` pages: its base address.
+pub fn take(pages: u64) -> Option<u64> {
+    if pages * PAGE_SIZE > SLOT_BYTES {
+        return None;
+    }
+    let start = (next_random() % SLOTS as u64) as usize;
+    (0..SLOTS).map(|i| (start + i) % SLOTS).find_map(|i| {
+        USED[i].compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).ok()?;
+        Some(BASE + i as u64 * SLOT_BYTES)
+    })
+}
+
+/// Returns the slot at `base`.
+pub fn give_back(base: u64, _pages: u64) {
+    if let Some(slot) = base.checked_sub(BASE).map(|o| (o / SLOT_BYTES) as usize) {
+        if slot < SLOTS {
+            USED[slot].store(false, Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The heap of the root task (`alloc` works in it): a buddy allocator over frames from the boot
+//! quota, mapped read-write in a region of its own at [`BASE`].
+//!
+//! [`init`] maps [`INITIAL_PAGES`] up front, so ordinary work (such as loading a module) does not
+//! change the free-frame count; when that runs out the heap grows by [`GROW_PAGES`] at a time
+//! (never shrinks). Loadable modules do not use it.
+
+use crate::cap::{Frame, Owned, ROOT_VSPACE};
+use abi::{Rights, PAGE_SIZE};
+use buddy_system_allocator::{Heap, LockedHeapWithRescue};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Where the heap region starts (far from the image, the stack and the thread window).
+pub const BASE: u64 = 0x20_0000_0000;
+/// Largest heap.
+pub const MAX_PAGES: u64 = 64 * 1024;
+/// Pages mapped by [`init`].
+pub const INITIAL_PAGES: u64 = 512;
+/// Pages added when the heap is full.
+pub const GROW_PAGES: u64 = 256;
+
+/// Pages mapped so far.
+static MAPPED: AtomicU64 = AtomicU64::new(0);
+
+#[global_allocator]
+static HEAP: LockedHeapWithRescue<32> = LockedHeapWithRescue::new(grow);
+
+/// Maps `pages` more pages at the end of the region and gives them to `heap`. Runs with the
+/// heap's lock held: it allocates nothing from the heap (slots and frames come from the
+/// kernel).
+fn extend(heap: &mut Heap<32>, pages: u64) -> bool {
+    let start = BASE + MAPPED.load(Ordering::Relaxed) * PAGE_SIZE;
+    let mut done = 0;
+    while done < pages && MAPPED.load(Ordering::Relaxed) < MAX_PAGES {
+        let va = start + done * PAGE_SIZE;
+        let Ok(frame) = Owned::<Frame>::create(0) else { break };
+        if frame.map(ROOT_VSPACE, va, Rights::READ | Rights::WRITE).is_err() {
+            break;
+        }
+        core::mem::forget(frame); // the heap keeps its frames for good
+        MAPPED.fetch_add(1, Ordering::Relaxed);
+        done += 1;
+    }
+    if done > 0 {
+        // SAFETY: `[start, start + done pages)` was just mapped read-write in this address
+        // space, is used by nothing else (the region belongs to the heap) and is handed over
+        // exactly once.
+        unsafe { heap.add_to_heap(start as usize, (start + done * PAGE_SIZE) as usize) };
+    }
+    done > 0
+}
+
+fn grow(heap: &mut Heap<32>, _layout: &core::alloc::Layout) {
+    extend(heap, GROW_PAGES);
+}
+
+/// Maps the initial heap. Called once by the root task's runtime before `main`.
+pub(crate) fn init() -> bool {
+    extend(&mut HEAP.lock(), INITIAL_PAGES)
+}
+
+/// Bytes in the heap and bytes allocated.
+pub fn stats() -> (usize, usize) {
+    let h = HEAP.lock();
+    (h.stats_total_bytes(), h.stats_alloc_actual())
+}
