@@ -33,5 +33,19 @@ run_harness --matrix-smp 1,2,4,8 qemu/scenarios/boot
 echo "== serial scenarios"
 run_harness qemu/scenarios
 
+echo "== EXTRA_MODULES: rebuild with a module file from another directory, then back"
+mkdir -p target/extra-modules
+cp target/archive/kv target/extra-modules/kv-built-elsewhere.elf
+rebuild() {
+    qemu/pack.sh "$@" >/dev/null &&
+        cargo build -q --release -p kernel --target aarch64-unknown-none-softfloat
+}
+if rebuild EXTRA_MODULES=target/extra-modules; then
+    run_harness qemu/extra
+else
+    echo "FAIL rebuild with EXTRA_MODULES"; failed=$((failed + 1)); status=1
+fi
+rebuild || status=1
+
 echo "$passed passed, $failed failed"
 [ "$status" = 0 ] && [ "$failed" = 0 ]

@@ -133,7 +133,8 @@ commands:
   modinfo NAME    a module's metadata (loaded or in the archive)
   open MODULE     open a session held by the shell: prints session=ID
   invoke ID ARGS  call the module through session ID with ARGS, print the reply
-  close ID        close session ID
+  close ID        close session ID (and unmap pages it shared)
+  poke ID TEXT    write TEXT into the page session ID shared with the shell
   call MODULE ARGS  open, invoke, print, close
   caps            the server's capabilities to modules and their derivations
   echo TEXT       print TEXT
@@ -188,7 +189,7 @@ fn shell() {
                 let e = sys::power_off();
                 println!("error: power off failed: {}", e.describe());
             }
-            "insmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" => {
+            "insmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" | "poke" => {
                 shell::module_command(command, input)
             }
             other => println!("error: unknown command '{other}' (type 'help')"),

@@ -43,7 +43,7 @@ pub enum Holder {
 }
 
 /// An open session: a reference to a module.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Session {
     /// The module it is a reference to.
     pub module: u32,
@@ -52,6 +52,9 @@ pub struct Session {
     /// The server's copy of the session capability (the shell calls through it; for a module's
     /// session it is the parent of the copy in the module's CNode).
     pub cap: Cap<Endpoint>,
+    /// Pages the module shared through this session, mapped in the server: (frame capability
+    /// slot, address). They go when the session closes.
+    pub pages: Vec<(CPtr, u64)>,
 }
 
 /// A loaded (or failed) module.

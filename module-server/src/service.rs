@@ -8,7 +8,7 @@ use abi::{CPtr, FaultKind, Rights, FAULT_LABEL};
 use alloc::format;
 use alloc::string::String;
 use urt::cap::{Cap, Endpoint, Quota};
-use urt::{cspace, println, sys};
+use urt::{cspace, println, sys, vm};
 
 /// Opens a session on module `name` for `holder`: mints a capability with a fresh badge from
 /// the module's endpoint into a new server slot. Returns the session id and that capability.
@@ -26,13 +26,19 @@ pub fn open(name: &str, holder: Holder) -> Result<(u64, Cap<Endpoint>), String> 
         return Err(format!("{name}: cannot mint a session capability: {}", e.describe()));
     }
     let cap = Cap::new(slot);
-    reg.sessions.insert(id, Session { module, holder, cap });
+    reg.sessions.insert(id, Session { module, holder, cap, pages: alloc::vec::Vec::new() });
     Ok((id, cap))
 }
 
 /// Closes session `id`: deletes the capability; the module's use count drops.
 pub fn close(id: u64) -> Result<(), String> {
     let s = REGISTRY.lock().sessions.remove(&id).ok_or_else(|| format!("no session {id}"))?;
+    for (frame, va) in s.pages {
+        let _ = sys::frame_unmap(frame);
+        let _ = sys::cap_delete(frame);
+        cspace::free(frame);
+        vm::Range::release(va, 1);
+    }
     if s.cap.cptr() != CPtr::NONE {
         let _ = s.cap.delete();
         cspace::free(s.cap.cptr());

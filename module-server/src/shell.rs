@@ -59,9 +59,13 @@ pub fn module_command(command: &str, input: &str) {
             Err(e) => println!("error: {e}"),
         },
         ("caps", _) => caps(),
+        ("poke", Some(id)) => match id.parse::<u64>() {
+            Ok(id) => poke(id, &rest(2)),
+            Err(_) => println!("error: poke: '{id}' is not a session id"),
+        },
         ("insmod" | "modinfo", None) => need("a module name"),
         ("open" | "call", None) => need("a module name"),
-        ("invoke" | "close", None) => need("a session id"),
+        ("invoke" | "close" | "poke", None) => need("a session id"),
         _ => println!("error: unknown command '{command}'"),
     }
 }
@@ -77,13 +81,23 @@ fn invoke(id: u64, text: &str) {
         return println!("error: session {id} is not the shell's");
     }
     let mut buf = [0u8; modsdk::TEXT_MAX];
-    match sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, text), CPtr::NONE) {
+    let Some(recv) = urt::cspace::alloc() else {
+        return println!("error: the module server's CNode is full");
+    };
+    let result = sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, text), recv);
+    if !matches!(&result, Ok(got) if got.msg.cap.is_some()) {
+        urt::cspace::free(recv);
+    }
+    match result {
         Ok(got) => {
             let reply = modsdk::message_text(&got.msg, &mut buf);
             if got.msg.label == modsdk::TEXT {
                 println!("{name}: {reply}");
             } else {
                 println!("error: {name}: {reply}");
+            }
+            if let Some(c) = got.msg.cap {
+                map_shared(id, c);
             }
         }
         Err(e) => {
@@ -94,6 +108,50 @@ fn invoke(id: u64, text: &str) {
             }
         }
     }
+}
+
+/// A capability came with a reply: if it is a frame (a page the module shares), maps it in the
+/// server's address space and shows its first bytes; it stays mapped until the session closes.
+fn map_shared(session: u64, cap: CPtr) {
+    let forget = |why: &str| {
+        println!("error: {why}");
+        let _ = sys::cap_delete(cap);
+        urt::cspace::free(cap);
+    };
+    match sys::cap_info(cap) {
+        Ok(i) if i.kind == Some(ObjectType::Frame) => {}
+        _ => return forget("the reply carried a capability that is not a page; dropped it"),
+    }
+    let Ok(range) = urt::vm::Range::alloc(1) else { return forget("no address range for the shared page") };
+    let va = range.va;
+    core::mem::forget(range); // released by `close` (urt::vm::Range::release)
+    if let Err(e) = sys::frame_map(cap, urt::cap::ROOT_VSPACE.cptr(), va, abi::Rights::READ | abi::Rights::WRITE) {
+        urt::vm::Range::release(va, 1);
+        return forget(e.describe());
+    }
+    // SAFETY: the page was just mapped read-write at `va` and stays mapped until the session
+    // closes; the module may write it concurrently, so it is read with volatile loads.
+    let bytes: Vec<u8> = (0..64).map(|i| unsafe { core::ptr::read_volatile((va + i) as *const u8) }).collect();
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    println!(
+        "shared page mapped at {va:#x} (session {session}): \"{}\"",
+        core::str::from_utf8(&bytes[..end]).unwrap_or("?")
+    );
+    if let Some(s) = REGISTRY.lock().sessions.get_mut(&session) {
+        s.pages.push((cap, va));
+    }
+}
+
+/// Writes `text` into the page session `id` shares (the first one), NUL-terminated.
+pub fn poke(id: u64, text: &str) {
+    let page = REGISTRY.lock().sessions.get(&id).and_then(|s| s.pages.first().copied());
+    let Some((_, va)) = page else { return println!("error: session {id} has no shared page") };
+    for (i, b) in text.bytes().chain(core::iter::once(0)).take(4096).enumerate() {
+        // SAFETY: `va` is a page mapped read-write by `map_shared` for as long as the session
+        // is registered (checked just above, under the lock's protection of the record).
+        unsafe { core::ptr::write_volatile((va + i as u64) as *mut u8, b) };
+    }
+    println!("poke: wrote {} bytes into the page shared by session {id}", text.len());
 }
 
 /// One line per module: name, version, state, size, use count, users; and whether the

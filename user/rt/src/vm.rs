@@ -79,6 +79,14 @@ impl Range {
     }
 }
 
+impl Range {
+    /// Gives back a range kept past its `Range` value (`core::mem::forget`): `pages` pages at
+    /// `va`, as [`Range::alloc`] returned them.
+    pub fn release(va: u64, pages: u64) {
+        drop(Range { va, pages });
+    }
+}
+
 impl Drop for Range {
     fn drop(&mut self) {
         let first = (self.va - BASE) / PAGE_SIZE;
