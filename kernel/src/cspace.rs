@@ -307,10 +307,12 @@ impl Kernel {
         Ok(())
     }
 
+    /// Removes the mapping made through capability `slot`; when this returns no core can
+    /// reach the page through it (the cross-core sync ran for that address space).
     fn unmap_slot(&mut self, slot: Slot) {
         if let Some((vs, va)) = self.mappings.remove(&slot) {
-            if let Some(v) = self.objects.vspace_mut(vs) {
-                v.unmap(va);
+            if self.objects.vspace_mut(vs).is_some_and(|v| v.unmap(va)) {
+                self.shootdown(vs);
             }
         }
     }
@@ -391,6 +393,7 @@ impl Kernel {
                 for s in mapped {
                     self.mappings.remove(&s);
                 }
+                self.shootdown(id); // no TLB keeps its ASID before tables and ASID are reused
             }
             Some(Object::Frame(_) | Object::Quota(_)) | None => {}
         }

@@ -25,7 +25,8 @@
 //!   null syscall and same-core call/reply.
 //! - [`sched`]: all kernel state under the big kernel lock; run queues.
 //! - [`trap`] and [`syscall`]: what happens on each exception.
-//! - [`smp`]: secondary cores, IPIs, the boot self-test.
+//! - [`smp`]: secondary cores, IPIs, the boot self-test; [`sync`]: the cross-core sync (TLB
+//!   shootdown and quiescence).
 //! - [`loader`]: starting the root task.
 //! - [`panic`]: the panic report.
 #![no_std]
@@ -49,6 +50,7 @@ mod panic;
 mod percpu;
 mod sched;
 mod smp;
+mod sync;
 mod syscall;
 mod trap;
 

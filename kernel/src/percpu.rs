@@ -18,6 +18,10 @@ pub struct PerCpu {
     /// Set when a thread is made runnable on this core: the idle loop takes the kernel lock
     /// only then.
     pub need_resched: AtomicBool,
+    /// The last cross-core sync this core answered (see `sync`).
+    pub sync_acked: AtomicU64,
+    /// Quiescent points this core has passed (syncs answered).
+    pub quiescent: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -27,6 +31,8 @@ const INIT: PerCpu = PerCpu {
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
     need_resched: AtomicBool::new(false),
+    sync_acked: AtomicU64::new(0),
+    quiescent: AtomicU64::new(0),
 };
 
 static mut PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

@@ -127,9 +127,21 @@ pub fn init(cores: usize) {
     });
 }
 
-/// Takes the big kernel lock.
+/// Takes the big kernel lock. While waiting, the core keeps answering cross-core syncs: the
+/// lock holder may be waiting for this very core's answer (see `crate::sync`).
 pub fn lock() -> Guard {
-    KERNEL.get().expect("scheduler used before init").lock()
+    let k = KERNEL.get().expect("scheduler used before init");
+    loop {
+        if let Some(g) = k.try_lock() {
+            return g;
+        }
+        while k.is_locked() {
+            if crate::sync::pending() {
+                crate::sync::answer();
+            }
+            cpu::relax();
+        }
+    }
 }
 
 impl Kernel {
@@ -295,6 +307,23 @@ impl Kernel {
         self.switch_to(core, id);
     }
 
+    /// The cross-core sync for address space `vs`: every core that may hold TLB entries of its
+    /// ASID invalidates them and passes a quiescent point before this returns. Afterwards only
+    /// the cores running it right now may hold its entries again. Returns the cores that did
+    /// not answer (reported in the log by `sync`).
+    pub fn shootdown(&mut self, vs: ObjId) -> crate::sync::CoreSet {
+        let Some(v) = self.objects.vspace(vs) else { return 0 };
+        let (asid, targets) = (v.asid(), v.live_on);
+        let missing = if cfg!(feature = "skip-sync") { 0 } else { crate::sync::sync(targets, &[asid]) };
+        let running = (0..self.cores)
+            .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
+            .fold(0, |m, c| m | 1 << c);
+        if let Some(v) = self.objects.vspace_mut(vs) {
+            v.live_on = running | missing;
+        }
+        missing
+    }
+
     /// Lets go of `core`'s current thread if it no longer runs there (blocked, stopped, moved,
     /// or preempted); returns true if there still is a current thread.
     fn settle_current(&mut self, core: usize) -> bool {
@@ -343,8 +372,8 @@ impl Kernel {
         t.state = State::Running;
         t.on_core = Some(core);
         let vs = t.vspace;
-        match vs.and_then(|v| self.objects.vspace(v)) {
-            Some(v) => v.activate(),
+        match vs.and_then(|v| self.objects.vspace_mut(v)) {
+            Some(v) => v.activate(core),
             None => self.leave_user_space(),
         }
     }

@@ -17,6 +17,8 @@ pub const SGI_PING: u32 = 0;
 pub const SGI_RESCHEDULE: u32 = 1;
 /// SGI: "stop" (another core panicked).
 pub const SGI_STOP: u32 = 2;
+/// SGI: "answer the cross-core sync" (see `crate::sync`).
+pub const SGI_SYNC: u32 = 3;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO: AtomicU32 = AtomicU32::new(0);

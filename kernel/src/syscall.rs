@@ -138,6 +138,16 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         }
         Syscall::FrameMap => k.frame_map(cspace, a[0], a[1], a[2], a[3]).and_then(|_| done()),
         Syscall::FrameUnmap => k.frame_unmap(cspace, a[0]).and_then(|_| done()),
+        Syscall::Sync => {
+            let targets = crate::sync::online(k.cores);
+            if cfg!(feature = "skip-sync") {
+                return ok(u64::from(targets.count_ones()));
+            }
+            match crate::sync::sync(targets, &[]) {
+                0 => ok(u64::from(targets.count_ones())),
+                _ => Err(Error::NoResponse),
+            }
+        }
 
         Syscall::TcbConfigure => tcb_configure(k, cspace, a),
         Syscall::TcbSetPriority => {

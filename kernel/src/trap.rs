@@ -135,6 +135,7 @@ fn handle_interrupts() -> bool {
         match intid {
             smp::SGI_PING => smp::answer_pings(),
             smp::SGI_RESCHEDULE => {} // the scheduler looks at the run queue on the way out
+            smp::SGI_SYNC => crate::sync::answer(),
             smp::SGI_STOP => {
                 gic::end_of_interrupt(intid);
                 cpu::halt();

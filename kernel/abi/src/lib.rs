@@ -206,11 +206,16 @@ pub enum Syscall {
     FrameUnmap = 33,
     /// What is left in a quota: `r1` = frames, `r2` = kernel bytes.
     QuotaInfo = 34,
+    /// The cross-core sync, for user-level lock-free data (like Linux's `membarrier`): returns
+    /// once every online core has passed a quiescent point (taken an interrupt out of whatever
+    /// it ran, executed a full barrier, acknowledged). `r1` = the number of cores.
+    /// Errors: [`Error::NoResponse`] (a core did not answer in time; the kernel logs which).
+    Sync = 35,
 }
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 35] = [
+    pub const ALL: [Syscall; 36] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -246,6 +251,7 @@ impl Syscall {
         Syscall::FrameMap,
         Syscall::FrameUnmap,
         Syscall::QuotaInfo,
+        Syscall::Sync,
     ];
 
     /// Decodes a number from `x8`.
@@ -320,11 +326,13 @@ pub enum Error {
     /// The object is in a state that forbids this now (a running thread's registers, a frame
     /// capability already mapped, configuring an active thread).
     Busy = 13,
+    /// A core did not answer a cross-core sync in time (the kernel log names it).
+    NoResponse = 14,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 13] = [
+    pub const ALL: [Error; 14] = [
         Error::InvalidSyscall,
         Error::InvalidArgument,
         Error::BadAddress,
@@ -338,6 +346,7 @@ impl Error {
         Error::PeerGone,
         Error::WouldBlock,
         Error::Busy,
+        Error::NoResponse,
     ];
 
     /// Decodes a non-zero `x0`; `None` for 0 (success) and unknown codes.
@@ -361,6 +370,7 @@ impl Error {
             Error::PeerGone => "peer gone",
             Error::WouldBlock => "would block",
             Error::Busy => "busy",
+            Error::NoResponse => "a core did not answer",
         }
     }
 }

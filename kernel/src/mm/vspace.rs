@@ -40,6 +40,9 @@ pub struct VSpace {
     pub mapped: BTreeMap<u64, Slot>,
     /// Page tables allocated besides the root (each was charged one frame).
     pub tables: u64,
+    /// Cores whose TLBs may hold entries of this ASID: every core that ran it since the last
+    /// sync that covered it (see `Kernel::shootdown`).
+    pub live_on: u32,
 }
 
 impl VSpace {
@@ -50,7 +53,7 @@ impl VSpace {
             ASIDS.lock().free.push(asid);
             return Err(Error::NoMemory);
         };
-        Ok(VSpace { table, asid, mapped: BTreeMap::new(), tables: 0 })
+        Ok(VSpace { table, asid, mapped: BTreeMap::new(), tables: 0, live_on: 0 })
     }
 
     /// Maps the page at `pa` at user address `va` with `access`, for capability `slot`. New
@@ -87,13 +90,17 @@ impl VSpace {
         }
     }
 
-    /// Removes the mapping at `va` and invalidates it on every core: when this returns, no core
-    /// reaches the page through this address space.
-    pub fn unmap(&mut self, va: u64) {
+    /// Removes the mapping at `va` from the tables. The caller must then run the cross-core
+    /// sync for this ASID (`Kernel::shootdown`) before the frame can be reused: until then a
+    /// core's TLB may still hold the old translation.
+    pub fn unmap(&mut self, va: u64) -> bool {
         self.mapped.remove(&va);
-        if self.table.unmap_page(va).is_some() {
-            mmu::invalidate_page_all_cores(self.asid, va);
-        }
+        self.table.unmap_page(va).is_some()
+    }
+
+    /// Its ASID.
+    pub fn asid(&self) -> u16 {
+        self.asid
     }
 
     /// The physical address behind user address `va`, if mapped for the user with at least
@@ -156,17 +163,19 @@ impl VSpace {
         Ok(())
     }
 
-    /// Makes this address space the user half on this core.
-    pub fn activate(&self) {
+    /// Makes this address space the user half on this core (`core`), which may from now on
+    /// hold TLB entries of its ASID.
+    pub fn activate(&mut self, core: usize) {
+        self.live_on |= 1 << core;
         mmu::set_user_tables(self.table.root(), self.asid);
     }
 
-    /// Tears it down: invalidates its ASID on every core, then frees its tables. Every
-    /// mapping must have been removed from the frame capabilities' side by the caller (the
-    /// frames belong to frame objects and are not freed here), and no core may have this tree
-    /// in TTBR0 (a core switches to the empty tree whenever it stops running a thread).
+    /// Tears it down: frees its tables and its ASID. The caller has run the cross-core sync for
+    /// its ASID (no core's TLB holds an entry of it), removed every mapping from the frame
+    /// capabilities' side (the frames belong to frame objects and are not freed here), and no
+    /// core has this tree in TTBR0 (a core switches to the empty tree whenever it stops running
+    /// a thread).
     pub fn destroy(self) {
-        mmu::invalidate_asid_all_cores(self.asid);
         self.table.destroy(&mut |pa| frames::free(pa, 1));
         ASIDS.lock().free.push(self.asid);
     }

@@ -40,6 +40,17 @@ fn ep_recv(ep: CPtr) -> Result<Short, abi::Error> {
     Ok(Short { label: got.msg.label, words: core::array::from_fn(|i| w.get(i).copied().unwrap_or(0)) })
 }
 
+/// The name of the sync measurement (no heap here: a fixed set of strings).
+fn sync_label(cores: u64) -> &'static str {
+    match cores {
+        1 => "cross-core sync, nothing to wait for, 1 core",
+        2 => "cross-core sync, nothing to wait for, 2 cores",
+        4 => "cross-core sync, nothing to wait for, 4 cores",
+        8 => "cross-core sync, nothing to wait for, 8 cores",
+        _ => "cross-core sync, nothing to wait for, all cores",
+    }
+}
+
 /// Prints one measurement: `ticks` counter ticks for `RUNS` operations at `hz`.
 fn report(what: &str, ticks: u64, hz: u64) {
     let ps = u128::from(ticks) * 1_000_000_000_000 / (u128::from(hz) * u128::from(RUNS));
@@ -71,6 +82,16 @@ pub fn run() {
 }
 
 fn measure(hz: u64) {
+    match sys::sync() {
+        Ok(n) => report(
+            sync_label(n),
+            time_it(|| {
+                let _ = sys::sync();
+            }),
+            hz,
+        ),
+        Err(e) => println!("bench: cross-core sync fails: {}", e.describe()),
+    }
     match sys::null() {
         Ok(()) => report("null syscall", time_it(|| sys::null().unwrap_or(())), hz),
         Err(e) => println!("bench: null syscall fails: {}", e.describe()),

@@ -386,6 +386,11 @@ pub fn quota_info(quota: CPtr) -> Result<(u64, u64), Error> {
     call(Syscall::QuotaInfo, args(&[quota.0])).map(|r| (r[1], r[2]))
 }
 
+/// [`Syscall::Sync`]: every online core passes a quiescent point; the number of cores.
+pub fn sync() -> Result<u64, Error> {
+    call(Syscall::Sync, [0; 8]).map(|r| r[1])
+}
+
 // ---------------------------------------------------------------------------------------------
 // Threads and memory
 

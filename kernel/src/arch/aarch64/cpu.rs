@@ -57,3 +57,12 @@ pub fn frame_pointer() -> usize {
     unsafe { core::arch::asm!("mov {0}, x29", out(reg) fp) };
     fp
 }
+
+/// A spin-wait hint that lets other virtual cores run: `yield` (QEMU switches to another vCPU
+/// on it when vCPUs share one host thread, as under `-icount`; `isb`, Rust's `spin_loop`, does
+/// not).
+#[inline]
+pub fn relax() {
+    // SAFETY: `yield` is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}

@@ -182,19 +182,12 @@ pub fn invalidate_all_local() {
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb") };
 }
 
-/// Invalidates every TLB entry tagged with `asid`, on every core of the inner-shareable domain.
-pub fn invalidate_asid_all_cores(asid: u16) {
-    let arg = u64::from(asid) << 48;
-    // SAFETY: TLB maintenance has no memory-safety effect; `dsb ishst` makes the table writes
-    // visible before the invalidation, `dsb ish` waits for it to finish on all cores.
-    unsafe { core::arch::asm!("dsb ishst", "tlbi aside1is, {0}", "dsb ish", "isb", in(reg) arg) };
-}
 
-/// Invalidates the entry for user page `va` tagged with `asid` on every core of the
-/// inner-shareable domain, and waits until they all have.
-pub fn invalidate_page_all_cores(asid: u16, va: u64) {
-    let arg = (u64::from(asid) << 48) | ((va >> 12) & ((1 << 44) - 1));
-    // SAFETY: TLB maintenance has no memory-safety effect; `dsb ishst` orders the cleared
-    // descriptor before the invalidation, `dsb ish` waits for every core to complete it.
-    unsafe { core::arch::asm!("dsb ishst", "tlbi vae1is, {0}", "dsb ish", "isb", in(reg) arg) };
+
+/// Invalidates this core's TLB entries tagged with `asid`, and waits until that is done.
+pub fn invalidate_asid_local(asid: u16) {
+    let arg = u64::from(asid) << 48;
+    // SAFETY: TLB maintenance has no memory-safety effect; `dsb nsh` waits for this core's
+    // invalidation to complete, `isb` makes later instruction fetches see it.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi aside1, {0}", "dsb nsh", "isb", in(reg) arg) };
 }

@@ -1,0 +1,107 @@
+//! The cross-core sync: one primitive for TLB shootdown and quiescence.
+//!
+//! The initiator (holding the kernel lock) publishes a request — a sequence number and the
+//! ASIDs to invalidate — and sends `SGI_SYNC` to the target cores. Each target, on the
+//! interrupt (or while it spins for the kernel lock, so a core waiting for the lock cannot
+//! deadlock the initiator):
+//! 1. invalidates its own TLB entries for those ASIDs (`tlbi aside1`, then `dsb nsh; isb`:
+//!    the invalidation is complete on this core before it goes on);
+//! 2. passes a quiescent point (counted in its per-core block): it was interrupted out of user
+//!    code, and any thread that must stop never runs another user instruction, because the core
+//!    now waits for the kernel lock and the scheduler drops stopped threads before returning
+//!    to EL0;
+//! 3. acknowledges by publishing the sequence number it handled (release).
+//! The initiator does the same locally, then waits (acquire) until every target acknowledged,
+//! for at most [`TIMEOUT_MS`]; a core that does not answer is reported by number, never skipped
+//! silently. Only one sync runs at a time (the initiator holds the kernel lock).
+
+use crate::arch::{cpu, mmu, timer};
+use crate::{percpu, smp};
+use core::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use klogic::board::MAX_CPUS;
+
+/// How long the initiator waits for every target to answer.
+pub const TIMEOUT_MS: u64 = 2000;
+/// Most ASIDs one request carries; more means "invalidate everything".
+const MAX_ASIDS: usize = 4;
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+static ASIDS: [AtomicU16; MAX_ASIDS] = [const { AtomicU16::new(0) }; MAX_ASIDS];
+/// Number of valid entries in `ASIDS`; `usize::MAX`: invalidate every ASID.
+static ASID_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// A set of cores, one bit each.
+pub type CoreSet = u32;
+
+/// The cores online, as a set.
+pub fn online(cores: usize) -> CoreSet {
+    (0..cores).filter(|&c| percpu::of(c).online.load(Ordering::Acquire)).fold(0, |m, c| m | 1 << c)
+}
+
+/// Runs a sync on `targets` (this core is always included), invalidating `asids` (all ASIDs if
+/// more than [`MAX_ASIDS`]). Returns the set of cores that did not answer in time (empty:
+/// every target passed a quiescent point and has no TLB entry left for those ASIDs).
+pub fn sync(targets: CoreSet, asids: &[u16]) -> CoreSet {
+    let me = percpu::core_id();
+    if asids.len() > MAX_ASIDS {
+        ASID_COUNT.store(usize::MAX, Ordering::Relaxed);
+    } else {
+        for (slot, a) in ASIDS.iter().zip(asids) {
+            slot.store(*a, Ordering::Relaxed);
+        }
+        ASID_COUNT.store(asids.len(), Ordering::Relaxed);
+    }
+    // Release: the ASIDs (and every page-table write before this sync) are visible to a core
+    // that sees the new sequence number.
+    let seq = SEQ.fetch_add(1, Ordering::Release) + 1;
+    let others = targets & !(1 << me);
+    for core in (0..MAX_CPUS).filter(|c| others & (1 << c) != 0) {
+        smp::send(core, smp::SGI_SYNC);
+    }
+    answer(); // this core's own part
+    let answered = |c: usize| percpu::of(c).sync_acked.load(Ordering::Acquire) >= seq;
+    let deadline = timer::counter() + TIMEOUT_MS * timer::frequency() / 1000;
+    let mut missing = others;
+    while missing != 0 {
+        let still = missing;
+        for core in (0..MAX_CPUS).filter(|c| still & (1 << c) != 0) {
+            if answered(core) {
+                missing &= !(1 << core);
+            }
+        }
+        if missing != 0 && timer::counter() > deadline {
+            for core in (0..MAX_CPUS).filter(|c| missing & (1 << c) != 0) {
+                log::error!("sync: core {core} did not answer within {TIMEOUT_MS} ms (sequence {seq})");
+            }
+            break;
+        }
+        cpu::relax();
+    }
+    missing
+}
+
+/// Handles a pending sync request on this core, if there is one it has not answered (from the
+/// `SGI_SYNC` interrupt, or polled while spinning for the kernel lock).
+pub fn answer() {
+    let me = percpu::this();
+    let seq = SEQ.load(Ordering::Acquire);
+    if me.sync_acked.load(Ordering::Relaxed) >= seq {
+        return;
+    }
+    match ASID_COUNT.load(Ordering::Relaxed) {
+        usize::MAX => mmu::invalidate_all_local(),
+        n => {
+            for a in ASIDS.iter().take(n) {
+                mmu::invalidate_asid_local(a.load(Ordering::Relaxed));
+            }
+        }
+    }
+    me.quiescent.fetch_add(1, Ordering::Relaxed);
+    me.sync_acked.store(seq, Ordering::Release);
+}
+
+/// True if a sync request is waiting for this core's answer.
+#[inline]
+pub fn pending() -> bool {
+    SEQ.load(Ordering::Relaxed) > percpu::this().sync_acked.load(Ordering::Relaxed)
+}
