@@ -1,7 +1,8 @@
 //! Links the kernel with `linker/kernel.ld` and embeds the root task and the boot archive.
 //!
-//! The root task (the module server) is built first by `just build`; its ELF is embedded in the
-//! kernel image. `ROOT_TASK_ELF` overrides where it is looked for.
+//! The root task (the module server) is built first by `just build` and stripped of its debug
+//! info by `qemu/pack.sh` (target/root-task.elf); that ELF is embedded in the kernel image.
+//! `ROOT_TASK_ELF` overrides where it is looked for.
 use std::path::PathBuf;
 
 fn main() {
@@ -13,7 +14,7 @@ fn main() {
 
     println!("cargo:rerun-if-env-changed=ROOT_TASK_ELF");
     let elf = std::env::var("ROOT_TASK_ELF").map(PathBuf::from).unwrap_or_else(|_| {
-        root.join("target/aarch64-unknown-none/release/module-server")
+        root.join("target/root-task.elf")
     });
     if !elf.exists() {
         panic!(

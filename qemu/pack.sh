@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the modules and packs the boot archive the kernel embeds (target/boot-archive.bin):
+# Builds the modules and packs the boot archive the kernel embeds (target/boot-archive.bin),
+# and strips the root task for embedding (target/root-task.elf). The archive holds:
 #   - every module crate under user/modules/ (debug info stripped; the unstripped ELFs stay in
 #     target/aarch64-unknown-none/release/ for GDB),
 #   - the bad-ELF corpus derived from the hello module (bad-*.elf, for the loader's tests),
@@ -34,6 +35,8 @@ for m in "${modules[@]}"; do
     "$objcopy" --strip-debug "target/aarch64-unknown-none/release/$m" "$out/$m"
 done
 target/release/badelf "$out/hello" "$out" >/dev/null
+# The kernel embeds the root task without its debug info (GDB reads the unstripped ELF).
+"$objcopy" --strip-debug target/aarch64-unknown-none/release/module-server target/root-task.elf
 if [ -n "$extra" ]; then
     [ -d "$extra" ] || { echo "pack: EXTRA_MODULES=$extra is not a directory" >&2; exit 1; }
     for f in "$extra"/*; do

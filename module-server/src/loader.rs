@@ -14,7 +14,8 @@
 //!
 //! Revoking the module's quota capability removes every object of the module at once.
 
-use crate::registry::{Module, State};
+use crate::registry::Module;
+use crate::sessions::{self, Shared, OPENERS};
 use crate::{archive_entries, pool, server_ep, REGISTRY};
 use abi::{CPtr, Error, Registers, Rights, PAGE_SIZE};
 use alloc::format;
@@ -62,12 +63,12 @@ pub fn insmod(name: &str) -> Result<String, String> {
     let id = {
         let mut reg = REGISTRY.lock();
         if let Some(m) = reg.by_name(&info.name) {
-            return Err(format!("{}: already loaded ({})", info.name, m.state.name()));
+            return Err(format!("{}: already loaded ({})", info.name, m.state().name()));
         }
         let missing: Vec<&str> = info
             .depends
             .iter()
-            .filter(|d| reg.by_name(d).is_none_or(|m| m.state != State::Live))
+            .filter(|d| reg.by_name(d).is_none_or(|m| m.state() != crate::registry::State::Live))
             .map(|d| d.as_str())
             .collect();
         if !missing.is_empty() {
@@ -88,25 +89,38 @@ pub fn insmod(name: &str) -> Result<String, String> {
             return Err(format!("{}: {e}", info.name));
         }
     };
-    REGISTRY.lock().modules.push(Module {
+    let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
         id,
         name: info.name.clone(),
-        version: info.version.clone(),
-        file: file.clone(),
-        state: State::Loading,
-        base,
-        size: span * PAGE_SIZE,
-        quota,
         ep,
-        slots,
-    });
+        unload: unload::Unload::new(OPENERS),
+    }));
+    {
+        let mut reg = REGISTRY.lock();
+        reg.names.insert(id, info.name.clone());
+        reg.modules.push(Module {
+            id,
+            name: info.name.clone(),
+            version: info.version.clone(),
+            file: file.clone(),
+            failed: false,
+            loading: true,
+            base,
+            span,
+            quota,
+            slots,
+            shared,
+        });
+    }
     // Wait until it serves: its init (and dependency sessions) are done.
     match sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE) {
         Ok(_) => {
             if let Some(m) = REGISTRY.lock().by_id_mut(id) {
-                if m.state == State::Loading {
-                    m.state = State::Live;
-                }
+                m.loading = false;
+            }
+            if !sessions::publish(shared) {
+                crate::fail(id, "too many modules");
+                return Err(format!("{}: too many modules loaded", info.name));
             }
             Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
         }

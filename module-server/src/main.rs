@@ -15,6 +15,7 @@ mod loader;
 mod pool;
 mod registry;
 mod service;
+mod sessions;
 mod shell;
 
 use abi::{boot_slot, CPtr, Error, InfoKey};
@@ -82,7 +83,7 @@ fn start_server() {
     };
     SERVER_EP.call_once(|| ep.cap());
     core::mem::forget(ep); // lives as long as the server
-    match thread::spawn(service::serve, 0, None) {
+    match thread::spawn(service::serve, 1, None) {
         Ok(handle) => core::mem::forget(handle), // serves for as long as the system runs
         Err(e) => println!("error: cannot start the service thread: {}", e.describe()),
     }
@@ -129,6 +130,10 @@ commands:
   help            this list
   archive         the files in the boot archive
   insmod NAME     load a module (NAME: a module name or an archive file name)
+  rmmod [--wait|--force|--race] NAME
+                  unload a module (the seed's protocol): refused while used; --wait removes it
+                  when the last reference closes; --force revokes every reference; --race opens
+                  a session inside the protocol's window (a test hook)
   lsmod           the modules: name, version, state, size, use count, users
   modinfo NAME    a module's metadata (loaded or in the archive)
   open MODULE     open a session held by the shell: prints session=ID
@@ -189,7 +194,7 @@ fn shell() {
                 let e = sys::power_off();
                 println!("error: power off failed: {}", e.describe());
             }
-            "insmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" | "poke" => {
+            "insmod" | "rmmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" | "poke" => {
                 shell::module_command(command, input)
             }
             other => println!("error: unknown command '{other}' (type 'help')"),

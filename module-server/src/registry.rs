@@ -1,15 +1,13 @@
-//! What the module server knows: the modules it loaded and the sessions open on them.
-//!
-//! One [`Registry`] behind a lock, shared by the shell and the service thread. A session is a
-//! reference: a capability minted (badge = session id) from the module's endpoint, held by the
-//! shell or by another module. A module's use count is its number of sessions; the kernel's
-//! derivation tree must agree (`Registry::kernel_refs`).
+//! What the module server knows about the modules it loaded: metadata for `lsmod` and what to
+//! tear down. Behind a lock used by the shell, the service thread and `rmmod` — but never by the
+//! session-open path, which uses only [`crate::sessions`] (lock-free).
 
+use crate::sessions::{self, Shared};
 use abi::CPtr;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use urt::cap::{Cap, Endpoint};
+use unload::State as Protocol;
 
 /// Life-cycle states shown by `lsmod`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +16,10 @@ pub enum State {
     Loading,
     /// Serving.
     Live,
+    /// `rmmod` is between unregistering and its decision.
+    Unloading,
+    /// Unregistered, removed when its last reference closes (`rmmod --wait`).
+    Going,
     /// Faulted (or failed to start): its resources are gone, its sessions answer errors.
     Failed,
 }
@@ -28,33 +30,11 @@ impl State {
         match self {
             State::Loading => "loading",
             State::Live => "live",
+            State::Unloading => "unloading",
+            State::Going => "going",
             State::Failed => "failed",
         }
     }
-}
-
-/// Who holds a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Holder {
-    /// The serial shell (in the server's own CSpace).
-    Shell,
-    /// Another module (by id), through its dependency.
-    Module(u32),
-}
-
-/// An open session: a reference to a module.
-#[derive(Clone, Debug)]
-pub struct Session {
-    /// The module it is a reference to.
-    pub module: u32,
-    /// Who holds it.
-    pub holder: Holder,
-    /// The server's copy of the session capability (the shell calls through it; for a module's
-    /// session it is the parent of the copy in the module's CNode).
-    pub cap: Cap<Endpoint>,
-    /// Pages the module shared through this session, mapped in the server: (frame capability
-    /// slot, address). They go when the session closes.
-    pub pages: Vec<(CPtr, u64)>,
 }
 
 /// A loaded (or failed) module.
@@ -67,47 +47,59 @@ pub struct Module {
     pub version: String,
     /// The archive entry it came from.
     pub file: String,
-    /// State.
-    pub state: State,
+    /// Set while loading and once failed; otherwise the protocol state says.
+    pub failed: bool,
+    /// True until it answered its first PING.
+    pub loading: bool,
     /// Load address.
     pub base: u64,
-    /// Bytes of memory it was given (image, stack, IPC buffer).
-    pub size: u64,
+    /// Pages of address space it spans (image, guard, stack, IPC buffer).
+    pub span: u64,
     /// Its quota: every object of the module was made from it, so revoking it removes them all.
     pub quota: CPtr,
-    /// The original endpoint capability (sessions are minted from it).
-    pub ep: Cap<Endpoint>,
     /// Server slots holding the module's capabilities (freed when the module goes).
     pub slots: Vec<CPtr>,
+    /// What the open path sees.
+    pub shared: &'static Shared,
 }
 
-/// Every module and session.
-#[derive(Default)]
+impl Module {
+    /// The state `lsmod` shows.
+    pub fn state(&self) -> State {
+        if self.failed {
+            return State::Failed;
+        }
+        if self.loading {
+            return State::Loading;
+        }
+        match self.shared.unload.state() {
+            Protocol::Live => State::Live,
+            Protocol::Unloading => State::Unloading,
+            Protocol::Going => State::Going,
+            Protocol::Gone => State::Unloading,
+        }
+    }
+}
+
+/// Every module.
 pub struct Registry {
     /// Modules, in load order.
     pub modules: Vec<Module>,
-    /// Sessions by id.
-    pub sessions: BTreeMap<u64, Session>,
-    next_session: u64,
+    /// The name of every module ever loaded, by id (to name a module in errors after it went).
+    pub names: BTreeMap<u32, String>,
     next_module: u32,
 }
 
 impl Registry {
     /// An empty registry.
     pub const fn new() -> Registry {
-        Registry { modules: Vec::new(), sessions: BTreeMap::new(), next_session: 0, next_module: 0 }
+        Registry { modules: Vec::new(), names: BTreeMap::new(), next_module: 0 }
     }
 
     /// A fresh module id.
     pub fn new_module_id(&mut self) -> u32 {
         self.next_module += 1;
         self.next_module
-    }
-
-    /// A fresh session id (a badge: never 0).
-    pub fn new_session_id(&mut self) -> u64 {
-        self.next_session += 1;
-        self.next_session
     }
 
     /// The module named `name`.
@@ -125,34 +117,36 @@ impl Registry {
         self.modules.iter_mut().find(|m| m.id == id)
     }
 
-    /// Sessions on module `id` (its use count).
-    pub fn use_count(&self, id: u32) -> usize {
-        self.sessions.values().filter(|s| s.module == id).count()
+    /// A module's name, also after it went.
+    pub fn name_of(&self, id: u32) -> String {
+        self.names.get(&id).cloned().unwrap_or_else(|| String::from("?"))
     }
 
-    /// Who uses module `id`, for `lsmod`: `shell` and module names.
+    /// Who uses module `id`: `shell` and module names, from the session table.
     pub fn users(&self, id: u32) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for s in self.sessions.values().filter(|s| s.module == id) {
-            let who = match s.holder {
-                Holder::Shell => String::from("shell"),
-                Holder::Module(m) => self.by_id(m).map_or(String::from("?"), |m| m.name.clone()),
-            };
+        for (_, _, holder) in sessions::all().filter(|(_, m, _)| *m == id) {
+            let who = if holder == 0 { String::from("shell") } else { self.name_of(holder) };
             if !out.contains(&who) {
                 out.push(who);
             }
         }
         out
     }
+}
 
-    /// Sessions held by module `id` (its dependencies in use).
-    pub fn held_by(&self, id: u32) -> Vec<u64> {
-        self.sessions.iter().filter(|(_, s)| s.holder == Holder::Module(id)).map(|(k, _)| *k).collect()
-    }
+/// Sessions on module `id` in the session table.
+pub fn use_count(id: u32) -> usize {
+    sessions::all().filter(|(_, m, _)| *m == id).count()
+}
+
+/// Sessions held by module `id` (its dependencies in use).
+pub fn held_by(id: u32) -> Vec<u64> {
+    sessions::all().filter(|(_, _, h)| *h == id).map(|(s, _, _)| s).collect()
 }
 
 /// References to module `m` according to the kernel: capabilities derived from its endpoint,
 /// minus the module's own receive capability.
 pub fn kernel_refs(m: &Module) -> Option<u64> {
-    m.ep.info().ok().map(|i| i.descendants.saturating_sub(1))
+    m.shared.ep.info().ok().map(|i| i.descendants.saturating_sub(1))
 }

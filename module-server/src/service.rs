@@ -1,65 +1,117 @@
-//! The server's side of sessions and faults: opening and closing sessions (for the shell and
-//! for modules), the service thread that answers modules' requests and receives their faults,
-//! and what happens to a module that fails.
+//! Sessions, unloading and faults: the open path (lock-free), `close`, `rmmod` following the
+//! seed's protocol, failure handling, and the service thread that answers modules' requests.
+//!
+//! `rmmod` (see `unload::Unload::unload` for the state machine, and the README for the
+//! sequence diagram):
+//! 1. refuse while used, naming the users;
+//! 2. unregister: no new session can start;
+//! 3. the cross-core sync (`Sync` syscall: every core passes a quiescent point), then the
+//!    openers' grace period;
+//! 4. check the count again;
+//! 5. if zero: the module's exit routine, revoke its capabilities (its quota), which unmaps its
+//!    pages on every core and frees its memory;
+//! 6. if the count rose in the window: re-register and report busy, or with `--wait` leave it
+//!    going and remove it when the last reference closes.
 
-use crate::registry::{Holder, Session, State};
-use crate::{server_ep, REGISTRY};
+use crate::registry::{self, Module};
+use crate::sessions::{self, Holder, Shared};
+use crate::{pool, server_ep, REGISTRY};
 use abi::{CPtr, FaultKind, Rights, FAULT_LABEL};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use unload::{Closed, Mode, Outcome, Window};
 use urt::cap::{Cap, Endpoint, Quota};
-use urt::{cspace, println, sys, vm};
+use urt::{cspace, println, sys};
 
-/// Opens a session on module `name` for `holder`: mints a capability with a fresh badge from
-/// the module's endpoint into a new server slot. Returns the session id and that capability.
-pub fn open(name: &str, holder: Holder) -> Result<(u64, Cap<Endpoint>), String> {
-    let mut reg = REGISTRY.lock();
-    let m = reg.by_name(name).ok_or_else(|| format!("{name}: not loaded"))?;
-    if m.state != State::Live {
-        return Err(format!("{name}: {} (not accepting sessions)", m.state.name()));
-    }
-    let (module, ep) = (m.id, m.ep);
-    let id = reg.new_session_id();
-    let slot = cspace::alloc().ok_or_else(|| String::from("the module server's CNode is full"))?;
-    if let Err(e) = ep.mint_to(slot, Rights::WRITE | Rights::GRANT, id) {
+/// Opens a session on module `name` for `holder` (0: the shell), as opener `opener`: takes a
+/// reference (`Unload::open`, lock-free), mints a capability with the session id as badge
+/// from the module's endpoint into a new server slot. Returns the session id and that slot.
+pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpoint>), String> {
+    let shared = sessions::find(name).ok_or_else(|| format!("{name}: not loaded"))?;
+    shared.unload.open(opener).map_err(|_| format!("{name}: not accepting sessions (being unloaded)"))?;
+    let undo = |why: String| -> String {
+        release(shared);
+        why
+    };
+    let id = sessions::insert(shared.id, holder).ok_or_else(|| undo(String::from("too many sessions")))?;
+    let Some(slot) = cspace::alloc() else {
+        sessions::remove(id);
+        return Err(undo(String::from("the module server's CNode is full")));
+    };
+    if let Err(e) = shared.ep.mint_to(slot, Rights::WRITE | Rights::GRANT, id) {
         cspace::free(slot);
-        return Err(format!("{name}: cannot mint a session capability: {}", e.describe()));
+        sessions::remove(id);
+        return Err(undo(format!("{name}: cannot mint a session capability: {}", e.describe())));
     }
-    let cap = Cap::new(slot);
-    reg.sessions.insert(id, Session { module, holder, cap, pages: alloc::vec::Vec::new() });
-    Ok((id, cap))
+    sessions::set_cap(id, slot);
+    Ok((id, Cap::new(slot)))
 }
 
-/// Closes session `id`: deletes the capability; the module's use count drops.
-pub fn close(id: u64) -> Result<(), String> {
-    let s = REGISTRY.lock().sessions.remove(&id).ok_or_else(|| format!("no session {id}"))?;
-    for (frame, va) in s.pages {
-        let _ = sys::frame_unmap(frame);
-        let _ = sys::cap_delete(frame);
-        cspace::free(frame);
-        vm::Range::release(va, 1);
+/// Drops one reference; completes a deferred removal if it was the last one.
+fn release(shared: &'static Shared) {
+    if shared.unload.close() == Closed::CompleteRemoval {
+        println!("rmmod: last reference to {} closed: removing it now", shared.name);
+        remove(shared.id);
     }
-    if s.cap.cptr() != CPtr::NONE {
-        let _ = s.cap.delete();
-        cspace::free(s.cap.cptr());
+}
+
+/// Closes session `id`: deletes the capability; the module's count drops.
+pub fn close(id: u64) -> Result<(), String> {
+    let (module, _, cap) = sessions::remove(id).ok_or_else(|| format!("no session {id}"))?;
+    if cap != CPtr::NONE {
+        let _ = sys::cap_delete(cap);
+        cspace::free(cap);
+    }
+    if let Some(shared) = sessions::by_id(module) {
+        release(shared);
     }
     Ok(())
 }
 
-/// Marks module `id` failed and removes everything it had: revoking its quota capability
-/// destroys its thread, address space, frames and endpoint, so every session capability on it
-/// dies too (a client blocked in a call gets an error). Its sessions stay listed (their ids now
-/// answer errors) until closed; the sessions it held on other modules are closed.
-pub fn fail(id: u32, why: &str) {
-    let (name, quota, slots, held) = {
+/// Removes module `id` for good: its exit routine (if it still runs), then revoking its quota
+/// destroys every object it had — thread, address space, endpoint (every session capability),
+/// frames (unmapped from every address space, also clients', with the cross-core sync) — and
+/// the memory goes back to the boot quota.
+fn remove(id: u32) {
+    let m = {
         let mut reg = REGISTRY.lock();
-        let held = reg.held_by(id);
+        let Some(pos) = reg.modules.iter().position(|m| m.id == id) else { return };
+        reg.modules.remove(pos)
+    };
+    sessions::withdraw(id);
+    if !m.failed {
+        // The exit routine: the module answers and stops its thread.
+        let _ = sys::call_ep(m.shared.ep.cptr(), &urt::sys::Message::new(modsdk::EXIT, &[]), CPtr::NONE);
+    }
+    teardown(&m);
+    pool::give_back(m.base, m.span);
+    for s in registry::held_by(id) {
+        let _ = close(s);
+    }
+}
+
+fn teardown(m: &Module) {
+    let _ = Cap::<Quota>::new(m.quota).revoke();
+    for s in &m.slots {
+        let _ = sys::cap_delete(*s);
+        cspace::free(*s);
+    }
+}
+
+/// Marks module `id` failed and releases everything it had (its quota revoked): a client
+/// blocked in a call gets an error, and its sessions' capabilities are gone. The sessions stay
+/// listed (their ids answer errors) until closed; the sessions it held are closed.
+pub fn fail(id: u32, why: &str) {
+    let (name, quota, slots) = {
+        let mut reg = REGISTRY.lock();
         let Some(m) = reg.by_id_mut(id) else { return };
-        if m.state == State::Failed {
+        if m.failed {
             return;
         }
-        m.state = State::Failed;
-        (m.name.clone(), m.quota, core::mem::take(&mut m.slots), held)
+        m.failed = true;
+        (m.name.clone(), m.quota, core::mem::take(&mut m.slots))
     };
     println!("module {name} failed: {why}; its resources are released, its sessions answer errors");
     let _ = Cap::<Quota>::new(quota).revoke();
@@ -67,17 +119,114 @@ pub fn fail(id: u32, why: &str) {
         let _ = sys::cap_delete(s);
         cspace::free(s);
     }
-    for s in held {
+    for s in registry::held_by(id) {
         let _ = close(s);
     }
 }
 
+/// Test hook for the window between steps 2 and 4 (`rmmod --race`): when set, the unloader
+/// completes an opener's late increment inside the window, deterministically.
+pub static RACE_HOOK: AtomicBool = AtomicBool::new(false);
+
+/// `rmmod [--wait|--force|--race] NAME`.
+pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
+    let (id, shared, users) = {
+        let reg = REGISTRY.lock();
+        let m = reg.by_name(name).ok_or_else(|| format!("rmmod: {name}: not loaded"))?;
+        if m.failed {
+            drop(reg);
+            remove_failed(name);
+            return Ok(format!("rmmod: {name} removed (it had failed)"));
+        }
+        let dependents: Vec<String> = reg
+            .modules
+            .iter()
+            .filter(|d| d.id != m.id && registry::held_by(d.id).iter().any(|s| sessions::get(*s).is_some_and(|(t, _, _)| t == m.id)))
+            .map(|d| d.name.clone())
+            .collect();
+        if !dependents.is_empty() {
+            return Err(format!("rmmod: {name}: modules depend on it: {}", dependents.join(", ")));
+        }
+        (m.id, m.shared, reg.users(m.id))
+    };
+    let mut sync = || {
+        if let Err(e) = sys::sync() {
+            println!("error: rmmod: cross-core sync: {}", e.describe());
+        }
+    };
+    if force {
+        let mut hook = |w: Window| {
+            if let Window::Waiting { .. } = w {
+                sys::yield_now(); // the opener may be waiting for this very core
+            }
+        };
+        return match shared.unload.force(&mut sync, &mut hook) {
+            Ok(refs) => {
+                remove(id);
+                Ok(format!("rmmod: {name} force-removed; {refs} references revoked"))
+            }
+            Err(state) => Err(format!("rmmod: {name}: already {state}")),
+        };
+    }
+    // The test hook (`--race`): an opener (the shell's slot) sees the module registered just
+    // before step 2 and takes its reference only while the unloader waits in step 3 — the
+    // seed's window, made to happen every time.
+    let mut seen = if RACE_HOOK.swap(false, Ordering::AcqRel) { shared.unload.enter(0).look().ok() } else { None };
+    let mut race_session = None;
+    let mut hook = |w: Window| match w {
+        Window::Waiting { opener: 0 } if seen.is_some() => {
+            if let Some(s) = seen.take() {
+                s.take();
+                race_session = record_session(shared, 0);
+            }
+        }
+        Window::Waiting { .. } => sys::yield_now(),
+        Window::AfterUnregister | Window::AfterSync => {}
+    };
+    let outcome = shared.unload.unload(mode, &mut sync, &mut hook);
+    let raced = race_session.map_or(String::new(), |s| format!(" (session {s} opened inside the window)"));
+    match outcome {
+        Outcome::InUse(refs) => Err(format!("rmmod: {name}: in use by {} ({refs} references)", users.join(", "))),
+        Outcome::Busy(refs) => Err(format!("rmmod: {name}: busy: the count rose to {refs} during the unload; it stays live{raced}")),
+        Outcome::Deferred(refs) => Ok(format!("rmmod: {name} going: removed when its last {refs} references close{raced}")),
+        Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
+        Outcome::Removed => {
+            remove(id);
+            Ok(format!("rmmod: {name} removed"))
+        }
+    }
+}
+
+/// Records a session (holder 0: the shell) for a reference already taken, with its
+/// capability; returns its id.
+fn record_session(shared: &'static Shared, holder: Holder) -> Option<u64> {
+    let id = sessions::insert(shared.id, holder)?;
+    let slot = cspace::alloc()?;
+    if shared.ep.mint_to(slot, Rights::WRITE | Rights::GRANT, id).is_ok() {
+        sessions::set_cap(id, slot);
+    } else {
+        cspace::free(slot);
+    }
+    Some(id)
+}
+
+/// Takes a failed module (already torn down) off the list.
+fn remove_failed(name: &str) {
+    let mut reg = REGISTRY.lock();
+    if let Some(pos) = reg.modules.iter().position(|m| m.name == name && m.failed) {
+        let m = reg.modules.remove(pos);
+        drop(reg);
+        sessions::withdraw(m.id);
+        pool::give_back(m.base, m.span);
+    }
+}
+
 /// The service thread: answers modules' session requests and receives their faults, on the
-/// server endpoint (badge = module id).
-pub extern "C" fn serve(_: u64) -> u64 {
-    let recv_slot = CPtr::NONE;
+/// server endpoint (badge = module id). It is opener slot `opener`.
+pub extern "C" fn serve(opener: u64) -> u64 {
+    let opener = opener as usize;
     loop {
-        let Ok(got) = sys::recv(server_ep().cptr(), recv_slot) else { continue };
+        let Ok(got) = sys::recv(server_ep().cptr(), CPtr::NONE) else { continue };
         let module = got.badge as u32;
         match got.msg.label {
             FAULT_LABEL => {
@@ -88,7 +237,7 @@ pub extern "C" fn serve(_: u64) -> u64 {
             modsdk::OPEN => {
                 let mut buf = [0u8; modsdk::TEXT_MAX];
                 let name = modsdk::message_text(&got.msg, &mut buf);
-                let reply = match open(name, Holder::Module(module)) {
+                let reply = match open(name, module, opener) {
                     Ok((id, cap)) => {
                         // The module gets a copy; the server's copy goes, so the derivation
                         // tree holds exactly one capability per session.
@@ -96,9 +245,7 @@ pub extern "C" fn serve(_: u64) -> u64 {
                         let _ = sys::reply(&m);
                         let _ = cap.delete();
                         cspace::free(cap.cptr());
-                        if let Some(s) = REGISTRY.lock().sessions.get_mut(&id) {
-                            s.cap = Cap::new(CPtr::NONE);
-                        }
+                        sessions::set_cap(id, CPtr::NONE);
                         continue;
                     }
                     Err(e) => modsdk::text_message(modsdk::ERROR, &e),

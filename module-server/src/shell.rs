@@ -1,7 +1,9 @@
 //! The shell's module commands. Every error is one line starting with `error:`.
 
-use crate::registry::{self, Holder, State};
-use crate::{archive_entries, loader, service, REGISTRY};
+use crate::registry::{self, State};
+use crate::{archive_entries, loader, service, sessions, REGISTRY};
+use alloc::collections::BTreeMap;
+use unload::Mode;
 use abi::{CPtr, ObjectType};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -39,7 +41,8 @@ pub fn module_command(command: &str, input: &str) {
         },
         ("lsmod", _) => lsmod(),
         ("modinfo", Some(name)) => modinfo(name),
-        ("open", Some(module)) => match service::open(module, Holder::Shell) {
+        ("rmmod", Some(_)) => rmmod(input),
+        ("open", Some(module)) => match service::open(module, 0, 0) {
             Ok((id, _)) => println!("session={id} on {module}"),
             Err(e) => println!("error: {e}"),
         },
@@ -47,14 +50,14 @@ pub fn module_command(command: &str, input: &str) {
             Ok(id) => invoke(id, &rest(2)),
             Err(_) => println!("error: invoke: '{id}' is not a session id"),
         },
-        ("close", Some(id)) => match id.parse::<u64>().map_err(|_| String::from("not a session id")).and_then(service::close) {
+        ("close", Some(id)) => match id.parse::<u64>().map_err(|_| String::from("not a session id")).and_then(close) {
             Ok(()) => println!("closed session {id}"),
             Err(e) => println!("error: close {id}: {e}"),
         },
-        ("call", Some(module)) => match service::open(module, Holder::Shell) {
+        ("call", Some(module)) => match service::open(module, 0, 0) {
             Ok((id, _)) => {
                 invoke(id, &rest(2));
-                let _ = service::close(id);
+                let _ = close(id);
             }
             Err(e) => println!("error: {e}"),
         },
@@ -63,23 +66,58 @@ pub fn module_command(command: &str, input: &str) {
             Ok(id) => poke(id, &rest(2)),
             Err(_) => println!("error: poke: '{id}' is not a session id"),
         },
-        ("insmod" | "modinfo", None) => need("a module name"),
+        ("insmod" | "modinfo" | "rmmod", None) => need("a module name"),
         ("open" | "call", None) => need("a module name"),
         ("invoke" | "close" | "poke", None) => need("a session id"),
         _ => println!("error: unknown command '{command}'"),
     }
 }
 
+/// Pages modules shared with the shell, by session: (frame capability slot, address).
+static PAGES: spin::Mutex<BTreeMap<u64, Vec<(CPtr, u64)>>> = spin::Mutex::new(BTreeMap::new());
+
+/// `rmmod [--wait|--force|--race] NAME`.
+fn rmmod(input: &str) {
+    let (mut mode, mut force, mut name) = (Mode::Busy, false, None);
+    for w in input.split_ascii_whitespace().skip(1) {
+        match w {
+            "--wait" => mode = Mode::Wait,
+            "--force" => force = true,
+            "--race" => service::RACE_HOOK.store(true, core::sync::atomic::Ordering::Release),
+            flag if flag.starts_with("--") => return println!("error: rmmod: unknown option {flag}"),
+            n => name = Some(n),
+        }
+    }
+    let Some(name) = name else { return println!("error: rmmod needs a module name") };
+    let r = service::rmmod(name, mode, force);
+    service::RACE_HOOK.store(false, core::sync::atomic::Ordering::Release);
+    match r {
+        Ok(line) => println!("{line}"),
+        Err(e) => println!("error: {e}"),
+    }
+}
+
+/// Closes a session of the shell: unmaps and deletes the pages it shared, then the session.
+fn close(id: u64) -> Result<(), String> {
+    for (frame, va) in PAGES.lock().remove(&id).unwrap_or_default() {
+        let _ = sys::frame_unmap(frame);
+        let _ = sys::cap_delete(frame);
+        urt::cspace::free(frame);
+        urt::vm::Range::release(va, 1);
+    }
+    service::close(id)
+}
+
 /// Calls session `id` with `text` and prints the reply.
 fn invoke(id: u64, text: &str) {
-    let found = REGISTRY.lock().sessions.get(&id).map(|s| (s.cap, s.module));
-    let Some((cap, module)) = found else {
+    let Some((module, holder, cap)) = sessions::get(id) else {
         return println!("error: no session {id}");
     };
-    let name = REGISTRY.lock().by_id(module).map_or(String::from("?"), |m| m.name.clone());
-    if cap.cptr() == CPtr::NONE {
+    let name = REGISTRY.lock().name_of(module);
+    if holder != 0 || cap == CPtr::NONE {
         return println!("error: session {id} is not the shell's");
     }
+    let cap = Cap::<Endpoint>::new(cap);
     let mut buf = [0u8; modsdk::TEXT_MAX];
     let Some(recv) = urt::cspace::alloc() else {
         return println!("error: the module server's CNode is full");
@@ -101,9 +139,10 @@ fn invoke(id: u64, text: &str) {
             }
         }
         Err(e) => {
-            let state = REGISTRY.lock().by_id(module).map(|m| m.state);
+            let state = REGISTRY.lock().by_id(module).map(|m| m.state());
             match state {
                 Some(State::Failed) => println!("error: session {id}: module {name} failed ({})", e.describe()),
+                None => println!("error: session {id}: module {name} was removed ({})", e.describe()),
                 _ => println!("error: session {id}: {name}: {}", e.describe()),
             }
         }
@@ -137,14 +176,12 @@ fn map_shared(session: u64, cap: CPtr) {
         "shared page mapped at {va:#x} (session {session}): \"{}\"",
         core::str::from_utf8(&bytes[..end]).unwrap_or("?")
     );
-    if let Some(s) = REGISTRY.lock().sessions.get_mut(&session) {
-        s.pages.push((cap, va));
-    }
+    PAGES.lock().entry(session).or_default().push((cap, va));
 }
 
 /// Writes `text` into the page session `id` shares (the first one), NUL-terminated.
 pub fn poke(id: u64, text: &str) {
-    let page = REGISTRY.lock().sessions.get(&id).and_then(|s| s.pages.first().copied());
+    let page = PAGES.lock().get(&id).and_then(|p| p.first().copied());
     let Some((_, va)) = page else { return println!("error: session {id} has no shared page") };
     for (i, b) in text.bytes().chain(core::iter::once(0)).take(4096).enumerate() {
         // SAFETY: `va` is a page mapped read-write by `map_shared` for as long as the session
@@ -162,10 +199,12 @@ fn lsmod() {
         println!("lsmod: no modules loaded");
     }
     for m in &reg.modules {
-        let uses = reg.use_count(m.id);
+        let uses = registry::use_count(m.id);
         let users = reg.users(m.id);
         let users = if users.is_empty() { String::from("-") } else { users.join(",") };
-        let check = match (m.state, registry::kernel_refs(m)) {
+        let refs = m.shared.unload.refs();
+        let check = match (m.state(), registry::kernel_refs(m)) {
+            (State::Live, _) if refs != uses as u64 => alloc::format!(" MISMATCH protocol_refs={refs}"),
             (State::Live, Some(k)) if k == uses as u64 => String::new(),
             (State::Live, Some(k)) => alloc::format!(" MISMATCH kernel_refs={k}"),
             _ => String::new(),
@@ -174,8 +213,8 @@ fn lsmod() {
             "lsmod: {} version={} state={} size={} uses={uses} used_by={users} base={:#x}{check}",
             m.name,
             m.version,
-            m.state.name(),
-            m.size,
+            m.state().name(),
+            m.span * abi::PAGE_SIZE,
             m.base
         );
     }
@@ -194,7 +233,7 @@ fn modinfo(name: &str) {
             println!("modinfo: description={}", i.description);
             println!("modinfo: depends={deps} image_pages={} relocations={}", plan.image_pages, plan.relocs.len());
             if let Some(m) = REGISTRY.lock().by_name(&i.name) {
-                println!("modinfo: loaded at {:#x}, state {}", m.base, m.state.name());
+                println!("modinfo: loaded at {:#x}, state {}", m.base, m.state().name());
             }
         }
         Err(e) => println!("error: {file}: {e}"),
@@ -205,11 +244,11 @@ fn modinfo(name: &str) {
 /// derive from each other, as the kernel reports them.
 fn caps() {
     let reg = REGISTRY.lock();
-    for m in reg.modules.iter().filter(|m| m.state != State::Failed) {
-        match m.ep.info() {
+    for m in reg.modules.iter().filter(|m| m.state() != State::Failed) {
+        match m.shared.ep.info() {
             Ok(i) => println!(
                 "caps: slot {} endpoint of {} rights={:#x} badge={} derived={}",
-                m.ep.cptr().0,
+                m.shared.ep.cptr().0,
                 m.name,
                 i.rights.0,
                 i.badge,
@@ -217,9 +256,11 @@ fn caps() {
             ),
             Err(e) => println!("error: caps: {}: {}", m.name, e.describe()),
         }
-        let sessions: Vec<(u64, Cap<Endpoint>)> =
-            reg.sessions.iter().filter(|(_, s)| s.module == m.id).map(|(k, s)| (*k, s.cap)).collect();
-        for (id, cap) in sessions {
+        let on_m: Vec<(u64, Cap<Endpoint>)> = sessions::all()
+            .filter(|(_, module, _)| *module == m.id)
+            .filter_map(|(id, _, _)| sessions::get(id).map(|(_, _, c)| (id, Cap::new(c))))
+            .collect();
+        for (id, cap) in on_m {
             if cap.cptr() == CPtr::NONE {
                 println!("caps:   session {id}: held in a module's CNode");
                 continue;
