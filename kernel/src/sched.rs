@@ -136,12 +136,16 @@ pub fn lock() -> Guard {
             return g;
         }
         while k.is_locked() {
-            if crate::sync::pending() {
-                crate::sync::answer();
-            }
-            cpu::relax();
+            answer_syncs_and_relax();
         }
     }
+}
+
+fn answer_syncs_and_relax() {
+    if crate::sync::pending() {
+        crate::sync::answer();
+    }
+    cpu::relax();
 }
 
 impl Kernel {

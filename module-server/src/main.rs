@@ -17,6 +17,7 @@ mod registry;
 mod service;
 mod sessions;
 mod shell;
+mod stress;
 
 use abi::{boot_slot, CPtr, Error, InfoKey};
 use alloc::vec::Vec;
@@ -149,7 +150,10 @@ commands:
   fault KIND      start a thread without a fault handler that faults (KIND: read, write, exec,
                   undef); the kernel must stop it and carry on
   ktest [FILTER]  run the kernel test suite (the tests whose names contain FILTER)
-  bench           time a null syscall and a call+reply between address spaces
+  bench           time a null syscall, a call+reply between address spaces, a cross-core sync
+  stress [N [SEED]]  unload and reload 'hello' N times (default 1000) while clients on every
+                  core open, call and close sessions on it
+  probe           force-unload 'buffer' while a thread on another core reads its shared page
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 
@@ -186,6 +190,12 @@ fn shell() {
                 ktest::run(words.next());
             }
             "bench" => ktest::bench::run(),
+            "stress" => {
+                let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
+                let seed = words.next().and_then(|w| w.parse().ok()).unwrap_or(0x5eed);
+                stress::stress(n, seed);
+            }
+            "probe" => stress::probe(),
             "panic" => {
                 let e = sys::debug_panic();
                 println!("error: the kernel refused to panic ({}): boot with debug.panic_trigger=1", e.describe());

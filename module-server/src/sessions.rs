@@ -24,8 +24,9 @@ pub struct Shared {
 const MODULES: usize = 64;
 /// Most sessions open at once.
 pub const SESSIONS: usize = 1024;
-/// Opener slots (see `unload::Unload::new`): slot 0 the shell, the rest the service threads.
-pub const OPENERS: usize = 9;
+/// Opener slots (see `unload::Unload::new`): 0 the shell, 1 the service thread, then one per
+/// stress-test client (up to 16).
+pub const OPENERS: usize = 18;
 
 static DIRECTORY: [AtomicPtr<Shared>; MODULES] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MODULES];
 

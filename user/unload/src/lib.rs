@@ -166,7 +166,9 @@ pub enum Outcome {
 /// The answer of [`Unload::close`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Closed {
-    /// The reference was dropped; this many remain.
+    /// The reference was dropped; this many remained right after the decrement. (0 here
+    /// means the module is not going, or a reference taken in an unload's window is still
+    /// held, or another actor completes the removal.)
     Remaining(u64),
     /// The reference was the last one of a [`State::Going`] module, which is now
     /// [`State::Gone`]: the caller completes the deferred removal (exit routine, revoke,
@@ -266,8 +268,13 @@ impl Unload {
             self.epochs[opener].fetch_sub(1, Ordering::SeqCst);
             panic!("unload: opener slot {opener} entered twice (one slot per thread)");
         }
-
-        Section { unload: self, opener }
+        // Pairs with the fence in `unregister`: if the unloader's read of our counter misses
+        // this "enter", our read of the state below sees its "unregister".
+        fence(Ordering::SeqCst);
+        Section {
+            unload: self,
+            opener,
+        }
     }
 
     /// Drops one reference. Never lets the count go below 0 ([`Closed::Stale`] then). If this
@@ -295,7 +302,16 @@ impl Unload {
         // Pairs with the fence in `unload` after "Going": if the unloader's re-read of the
         // count misses this decrement, this read of the state sees "Going".
         fence(Ordering::SeqCst);
-        if self.state.load(Ordering::SeqCst) == State::Going.encode() && self.finish_going() {
+        // Seeing "Going" is not enough: while the module was `Unloading`, an opener that had
+        // seen it registered may have taken a reference after our decrement reached 0 (we
+        // may have been preempted here since). "Going" is stored after step 4, which happens
+        // after every such increment, and our acquire load of "Going" synchronizes with that
+        // store: so the count read now includes them, and is 0 only if none is held.
+        // (Found by the loom model `two_openers_wait`.)
+        if self.state.load(Ordering::SeqCst) == State::Going.encode()
+            && self.refs.load(Ordering::SeqCst) == 0
+            && self.finish_going()
+        {
             Closed::CompleteRemoval
         } else {
             Closed::Remaining(0)
@@ -411,7 +427,11 @@ impl Unload {
     /// `Err(state)` if the module was already [`State::Gone`], or [`State::Unloading`] (an
     /// `unload` is running; there is one unloader); nothing changed then. A [`State::Going`]
     /// module (removal deferred) can be forced.
-    pub fn force(&self, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window)) -> Result<u64, State> {
+    pub fn force(
+        &self,
+        sync: &mut dyn FnMut(),
+        hook: &mut dyn FnMut(Window),
+    ) -> Result<u64, State> {
         let mut from = State::Live;
         loop {
             match self.unregister(from, State::Gone) {
@@ -433,7 +453,12 @@ impl Unload {
     /// still have seen "registered".
     fn unregister(&self, from: State, to: State) -> Result<(), State> {
         self.state
-            .compare_exchange(from.encode(), to.encode(), Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(
+                from.encode(),
+                to.encode(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
             .map_err(State::decode)?;
         fence(Ordering::SeqCst);
         Ok(())
@@ -505,7 +530,9 @@ impl Drop for Section<'_> {
 
 impl fmt::Debug for Section<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Section").field("opener", &self.opener).finish()
+        f.debug_struct("Section")
+            .field("opener", &self.opener)
+            .finish()
     }
 }
 

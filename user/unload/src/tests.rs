@@ -131,7 +131,11 @@ fn busy_re_registers_when_an_opener_was_inside() {
     assert_eq!(out, Outcome::Busy(1));
     assert_eq!(
         windows,
-        [Window::AfterUnregister, Window::Waiting { opener: 1 }, Window::AfterSync]
+        [
+            Window::AfterUnregister,
+            Window::Waiting { opener: 1 },
+            Window::AfterSync
+        ]
     );
     assert_eq!(u.state(), State::Live);
     assert_eq!(u.refs(), 1);
@@ -182,7 +186,11 @@ fn a_reference_taken_and_dropped_in_the_window_does_not_block_removal() {
     let out = u.unload(Mode::Wait, &mut no_sync(), &mut |w| {
         if let Window::Waiting { .. } = w {
             seen.take().unwrap().take();
-            assert_eq!(u.close(), Closed::Remaining(0), "not Going yet: no completion");
+            assert_eq!(
+                u.close(),
+                Closed::Remaining(0),
+                "not Going yet: no completion"
+            );
         }
     });
     assert_eq!(out, Outcome::Removed);
@@ -233,7 +241,10 @@ fn without_the_grace_period_a_reference_survives_removal() {
     assert_eq!(u.refs(), 1, "...and holds a reference to a removed module");
 
     // With the wait, the same interleaving is counted: Busy in one mode, Deferred in the other.
-    for (mode, expect) in [(Mode::Busy, Outcome::Busy(1)), (Mode::Wait, Outcome::Deferred(1))] {
+    for (mode, expect) in [
+        (Mode::Busy, Outcome::Busy(1)),
+        (Mode::Wait, Outcome::Deferred(1)),
+    ] {
         let u = Unload::new(1);
         let mut seen = Some(u.enter(0).look().expect("live"));
         let out = u.unload(mode, &mut no_sync(), &mut |w| {
@@ -257,7 +268,11 @@ fn force_returns_the_outstanding_references() {
     assert!(synced);
     assert_eq!(u.state(), State::Gone);
     assert_eq!(u.refs(), 0);
-    assert_eq!(u.close(), Closed::Stale, "revoked references close as stale");
+    assert_eq!(
+        u.close(),
+        Closed::Stale,
+        "revoked references close as stale"
+    );
     assert_eq!(u.open(0), Err(Refused(State::Gone)));
     assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Gone));
 }
@@ -281,7 +296,11 @@ fn force_a_going_module() {
     assert_eq!(out, Outcome::Deferred(1));
     assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Ok(1));
     assert_eq!(u.state(), State::Gone);
-    assert_eq!(u.close(), Closed::Stale, "the forced-out reference does not complete a removal");
+    assert_eq!(
+        u.close(),
+        Closed::Stale,
+        "the forced-out reference does not complete a removal"
+    );
 }
 
 #[test]
@@ -289,7 +308,10 @@ fn force_is_refused_during_an_unload() {
     let u = Unload::new(1);
     let out = u.unload(Mode::Busy, &mut no_sync(), &mut |w| {
         if w == Window::AfterUnregister {
-            assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Unloading));
+            assert_eq!(
+                u.force(&mut no_sync(), &mut no_hook()),
+                Err(State::Unloading)
+            );
             assert_eq!(unload(&u, Mode::Wait), Outcome::NotLive(State::Unloading));
         }
     });
@@ -367,7 +389,11 @@ fn threads_race_the_unloader() {
             // Every opener closed every reference it took, so a deferred removal completed.
             assert_eq!(u.state(), State::Gone, "after {outcomes:?}");
             assert_eq!(u.refs(), 0);
-            assert_eq!(removals.load(StdOrdering::SeqCst), 1, "removed exactly once");
+            assert_eq!(
+                removals.load(StdOrdering::SeqCst),
+                1,
+                "removed exactly once"
+            );
         }
     }
 }

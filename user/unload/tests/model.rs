@@ -194,7 +194,11 @@ fn slow_opener(mode: Mode) {
         let saw_live = Arc::new(AtomicBool::new(false));
         let (o, saw) = (m.clone(), saw_live.clone());
         let opener = thread::spawn(move || {
-            let seen = o.unload.enter(0).look().expect("live before the unload starts");
+            let seen = o
+                .unload
+                .enter(0)
+                .look()
+                .expect("live before the unload starts");
             saw.store(true, SeqCst);
             thread::yield_now(); // descheduled inside the critical section
             seen.take();
@@ -284,7 +288,7 @@ fn force_counts_every_successful_open() {
 #[test]
 fn two_openers_wait() {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
+    builder.preemption_bound = Some(4);
     builder.check(|| {
         let m = Module::new(2);
         let openers: Vec<_> = (0..2)
@@ -317,8 +321,11 @@ fn without_the_grace_period_loom_finds_the_race() {
         let m = Module::new(1);
         let o = m.clone();
         let opener = thread::spawn(move || o.unload.open(0).is_ok());
-        let out =
-            m.unload.unload_without_grace_period(Mode::Busy, &mut SyncKind::Fence.run(), &mut yielding);
+        let out = m.unload.unload_without_grace_period(
+            Mode::Busy,
+            &mut SyncKind::Fence.run(),
+            &mut yielding,
+        );
         let opened = opener.join().unwrap();
         if out == Outcome::Removed {
             assert!(!opened, "removed while a reference is held");
