@@ -35,6 +35,14 @@ bench: build
     @cargo build -q -p harness
     @target/debug/harness -v qemu/bench | sed -n 's/^[^|]*| \(bench: .*\)/\1/p'
 
+# Demonstration (not part of `just test`): build the kernel with the test-only feature
+# `skip-sync` (other cores are left out of the cross-core sync) and show that the stale-access
+# probe catches it.
+demo-skip-sync: build
+    cargo build --release -p kernel --target {{kernel_target}} --features skip-sync --target-dir target/skip-sync
+    @cargo build -q -p harness
+    @target/debug/harness --kernel target/skip-sync/{{kernel_target}}/release/kernel qemu/demo
+
 # GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
 gdb *ARGS: build
     @qemu/gdb.sh {{ARGS}}

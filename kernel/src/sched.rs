@@ -318,7 +318,7 @@ impl Kernel {
     pub fn shootdown(&mut self, vs: ObjId) -> crate::sync::CoreSet {
         let Some(v) = self.objects.vspace(vs) else { return 0 };
         let (asid, targets) = (v.asid(), v.live_on);
-        let missing = if cfg!(feature = "skip-sync") { 0 } else { crate::sync::sync(targets, &[asid]) };
+        let missing = crate::sync::sync(targets, &[asid]);
         let running = (0..self.cores)
             .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
             .fold(0, |m, c| m | 1 << c);
