@@ -16,6 +16,15 @@ while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
     sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # a build failure counts too
 
+echo "== loom models of the unload state machine (user/unload/tests/model.rs)"
+loomlog=target/loom-tests.log
+RUSTFLAGS="--cfg loom" cargo test -q -p unload --release --test model --target-dir target/loom 2>&1 | tee "$loomlog" |
+    grep -E '^(test result|error)|FAILED|panicked' || true
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+    sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$loomlog")
+if [ "$status" != 0 ] && ! grep -q '^test result' "$loomlog"; then failed=$((failed + 1)); fi
+
 harness=target/debug/harness
 cargo build -q -p harness || status=1
 run_harness() {

@@ -154,6 +154,7 @@ commands:
   stress [N [SEED]]  unload and reload 'hello' N times (default 1000) while clients on every
                   core open, call and close sessions on it
   probe           force-unload 'buffer' while a thread on another core reads its shared page
+  bench-modules [N]  time N insmod+rmmod cycles of 'hello'
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 
@@ -196,6 +197,7 @@ fn shell() {
                 stress::stress(n, seed);
             }
             "probe" => stress::probe(),
+            "bench-modules" => stress::bench_modules(words.next().and_then(|w| w.parse().ok()).unwrap_or(20)),
             "panic" => {
                 let e = sys::debug_panic();
                 println!("error: the kernel refused to panic ({}): boot with debug.panic_trigger=1", e.describe());

@@ -283,13 +283,17 @@ fn force_counts_every_successful_open() {
     });
 }
 
-/// Two openers (two slots) and the unloader, Wait mode: three threads, so the preemption bound
-/// is kept at 2 to stay fast. Each opener opens, uses, closes.
-#[test]
-fn two_openers_wait() {
+/// Three threads: two openers (two slots) that open, use and close, and the unloader. Loom's
+/// preemption bound is 4 here (unbounded takes more than ten minutes). This model found a
+/// real bug in an earlier `close`: opener A drops the last reference while the module is
+/// `Unloading` and is preempted before reading the state; opener B (inside the window) takes
+/// a reference, the unloader sees it and stores "Going"; A resumes, reads "Going" and
+/// completed the removal while B still used the module. `close` now re-reads the count
+/// after seeing "Going".
+fn two_openers(mode: Mode) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(4);
-    builder.check(|| {
+    builder.check(move || {
         let m = Module::new(2);
         let openers: Vec<_> = (0..2)
             .map(|slot| {
@@ -297,18 +301,34 @@ fn two_openers_wait() {
                 thread::spawn(move || o.opener(slot, true))
             })
             .collect();
-        let out = m.unloader(Mode::Wait, SyncKind::Nop);
+        let out = m.unloader(mode, SyncKind::Nop);
         for o in openers {
             o.join().unwrap();
         }
         let removals = m.removals.load(SeqCst);
-        match out {
-            Outcome::InUse(_) => assert_eq!(removals, 0),
-            Outcome::Removed | Outcome::Deferred(_) => assert_eq!(removals, 1),
+        match (mode, out) {
+            (_, Outcome::InUse(_)) | (Mode::Busy, Outcome::Busy(_)) => {
+                assert_eq!(removals, 0);
+                assert_eq!(m.unload.state(), State::Live);
+            }
+            (_, Outcome::Removed) | (Mode::Wait, Outcome::Deferred(_)) => {
+                assert_eq!(removals, 1, "{out:?}: removed exactly once");
+                assert_eq!(m.unload.state(), State::Gone);
+            }
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(m.unload.refs(), 0);
     });
+}
+
+#[test]
+fn two_openers_wait() {
+    two_openers(Mode::Wait);
+}
+
+#[test]
+fn two_openers_busy() {
+    two_openers(Mode::Busy);
 }
 
 /// The control: the same race as `busy_race` with the grace period removed (only `sync`, here
