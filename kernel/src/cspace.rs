@@ -362,7 +362,9 @@ impl Kernel {
                 let t = self.objects.tcb_mut(id).expect("present");
                 let (cspace, vspace, reply_to) = (t.cspace.take(), t.vspace.take(), t.reply_to.take());
                 if let Some((caller, _)) = reply_to {
-                    self.cancel_reply_wait(caller);
+                    if self.objects.tcb(caller).is_some_and(|c| c.state == State::BlockedReply) {
+                        self.partner_gone(caller, "fault handler went away");
+                    }
                 }
                 for held in [cspace, vspace].into_iter().flatten() {
                     release_hold(self, held);
@@ -371,7 +373,7 @@ impl Kernel {
             Some(Object::Endpoint(_)) => {
                 let q = core::mem::take(&mut self.objects.endpoint_mut(id).expect("present").queue);
                 for t in q {
-                    self.endpoint_gone(t);
+                    self.partner_gone(t, "fault endpoint was destroyed");
                 }
             }
             Some(Object::Notification(_)) => {
@@ -412,34 +414,19 @@ impl Kernel {
         }
     }
 
-    /// Thread `id` waited in the queue of an endpoint being destroyed: its syscall fails with
-    /// `PeerGone`; a thread that was reporting a fault there has nobody to resume it and stays
-    /// stopped.
-    fn endpoint_gone(&mut self, id: ObjId) {
+    /// Thread `id` waited on an IPC partner that is gone: in the queue of an endpoint being
+    /// destroyed (`why` = "fault endpoint was destroyed"), or for the reply of a thread being
+    /// destroyed. Its syscall fails with `PeerGone`; a thread that was reporting a fault has
+    /// nobody to resume it and stays stopped.
+    fn partner_gone(&mut self, id: ObjId, why: &str) {
         let Some(t) = self.objects.tcb_mut(id) else { return };
         t.send = Default::default();
         if t.fault.take().is_some() {
             t.state = State::Inactive;
             t.exit_code = abi::EXIT_KILLED;
-            log::warn!("thread {:#x}: its fault endpoint was destroyed; thread stays stopped", id.0);
+            log::warn!("thread {:#x}: its {why}; thread stays stopped", id.0);
         } else {
             self.complete(id, Error::PeerGone as u64, [0; 7]);
-        }
-    }
-
-    /// The thread that was to reply to `caller` is gone: the caller's `Call` fails (a faulted
-    /// thread has nobody to resume it: it stays stopped).
-    fn cancel_reply_wait(&mut self, caller: ObjId) {
-        let Some(t) = self.objects.tcb_mut(caller) else { return };
-        if t.state != State::BlockedReply {
-            return;
-        }
-        if t.fault.is_some() {
-            t.state = State::Inactive;
-            t.exit_code = abi::EXIT_KILLED;
-            log::warn!("thread {:#x}: its fault handler went away; thread stays stopped", caller.0);
-        } else {
-            self.complete(caller, Error::PeerGone as u64, [0; 7]);
         }
     }
 }

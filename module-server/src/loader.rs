@@ -81,10 +81,10 @@ pub fn insmod(name: &str) -> Result<String, String> {
     let base = pool::take(span).ok_or_else(|| format!("{}: no room in the module address pool", info.name))?;
     let mut slots = Vec::new();
     let built = build(id, &plan, bytes, base, &mut slots);
-    let (quota, ep) = match built {
+    let ep = match built {
         Ok(b) => b,
         Err(e) => {
-            undo(&slots);
+            release_objects(&slots);
             pool::give_back(base, span);
             return Err(format!("{}: {e}", info.name));
         }
@@ -107,7 +107,6 @@ pub fn insmod(name: &str) -> Result<String, String> {
             loading: true,
             base,
             span,
-            quota,
             slots,
             shared,
         });
@@ -131,8 +130,14 @@ pub fn insmod(name: &str) -> Result<String, String> {
     }
 }
 
-/// Deletes what a failed build made (revoking the quota first removes its objects).
-fn undo(slots: &[CPtr]) {
+/// Deletes what a failed build made.
+///
+/// Also how a loaded module's objects go (`service`): `slots` is what `build` filled, the
+/// module's quota first, so revoking that one capability destroys every object of the module
+/// (thread, address space, endpoint and every session on it, frames — unmapped on every core);
+/// then the server's own slots are emptied and freed. An empty list (already released) does
+/// nothing.
+pub fn release_objects(slots: &[CPtr]) {
     if let Some(q) = slots.first() {
         let _ = Cap::<Quota>::new(*q).revoke();
     }
@@ -143,8 +148,8 @@ fn undo(slots: &[CPtr]) {
 }
 
 /// Makes the module's objects and starts its thread. Every slot used goes into `slots` (the
-/// quota first) so a failure can be undone. Returns the quota and the endpoint.
-fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<(CPtr, Cap<Endpoint>), String> {
+/// quota first) so a failure can be undone. Returns the endpoint.
+fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<Cap<Endpoint>, String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
     let bytes_needed = 64 * 1024 + OWN_BYTES;
@@ -208,7 +213,7 @@ fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -
     regs.x[1] = u64::from(slot::FIRST_FREE);
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
     tcb.resume().map_err(|e| kerr("resume", e))?;
-    Ok((q.cptr(), ep))
+    Ok(ep)
 }
 
 /// The root-CNode slot index of a CNode capability (for two-level CPtrs).

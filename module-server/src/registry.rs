@@ -55,9 +55,8 @@ pub struct Module {
     pub base: u64,
     /// Pages of address space it spans (image, guard, stack, IPC buffer).
     pub span: u64,
-    /// Its quota: every object of the module was made from it, so revoking it removes them all.
-    pub quota: CPtr,
-    /// Server slots holding the module's capabilities (freed when the module goes).
+    /// Server slots holding the module's capabilities, its quota first (every object of the
+    /// module was made from it); emptied when the module's objects are released.
     pub slots: Vec<CPtr>,
     /// What the open path sees.
     pub shared: &'static Shared,

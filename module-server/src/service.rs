@@ -13,16 +13,16 @@
 //! 6. if the count rose in the window: re-register and report busy, or with `--wait` leave it
 //!    going and remove it when the last reference closes.
 
-use crate::registry::{self, Module};
+use crate::registry;
 use crate::sessions::{self, Holder, Shared};
-use crate::{pool, server_ep, REGISTRY};
+use crate::{loader, pool, server_ep, REGISTRY};
 use abi::{CPtr, FaultKind, Rights, FAULT_LABEL};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use unload::{Closed, Mode, Outcome, Window};
-use urt::cap::{Cap, Endpoint, Quota};
+use urt::cap::{Cap, Endpoint};
 use urt::{cspace, println, sys};
 
 /// Opens a session on module `name` for `holder` (0: the shell), as opener `opener`: takes a
@@ -85,18 +85,10 @@ fn remove(id: u32) {
         // The exit routine: the module answers and stops its thread.
         let _ = sys::call_ep(m.shared.ep.cptr(), &urt::sys::Message::new(modsdk::EXIT, &[]), CPtr::NONE);
     }
-    teardown(&m);
+    loader::release_objects(&m.slots);
     pool::give_back(m.base, m.span);
     for s in registry::held_by(id) {
         let _ = close(s);
-    }
-}
-
-fn teardown(m: &Module) {
-    let _ = Cap::<Quota>::new(m.quota).revoke();
-    for s in &m.slots {
-        let _ = sys::cap_delete(*s);
-        cspace::free(*s);
     }
 }
 
@@ -104,21 +96,17 @@ fn teardown(m: &Module) {
 /// blocked in a call gets an error, and its sessions' capabilities are gone. The sessions stay
 /// listed (their ids answer errors) until closed; the sessions it held are closed.
 pub fn fail(id: u32, why: &str) {
-    let (name, quota, slots) = {
+    let (name, slots) = {
         let mut reg = REGISTRY.lock();
         let Some(m) = reg.by_id_mut(id) else { return };
         if m.failed {
             return;
         }
         m.failed = true;
-        (m.name.clone(), m.quota, core::mem::take(&mut m.slots))
+        (m.name.clone(), core::mem::take(&mut m.slots))
     };
     println!("module {name} failed: {why}; its resources are released, its sessions answer errors");
-    let _ = Cap::<Quota>::new(quota).revoke();
-    for s in slots {
-        let _ = sys::cap_delete(s);
-        cspace::free(s);
-    }
+    loader::release_objects(&slots);
     for s in registry::held_by(id) {
         let _ = close(s);
     }

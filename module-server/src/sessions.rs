@@ -38,13 +38,18 @@ pub fn publish(shared: &'static Shared) -> bool {
         .any(|slot| slot.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed).is_ok())
 }
 
+/// Every published module.
+fn published() -> impl Iterator<Item = &'static Shared> {
+    // SAFETY: every non-null pointer in the directory comes from `publish` of a leaked
+    // `&'static Shared`, never freed.
+    DIRECTORY.iter().filter_map(|slot| unsafe { slot.load(Ordering::Acquire).as_ref() })
+}
+
 /// Takes a module out of the directory (after it is gone).
 pub fn withdraw(id: u32) {
     for slot in &DIRECTORY {
-        let p = slot.load(Ordering::Acquire);
-        // SAFETY: every non-null pointer in the directory comes from `publish` of a leaked
-        // `&'static Shared`, never freed.
-        if !p.is_null() && unsafe { (*p).id } == id {
+        // SAFETY: as in `published`.
+        if unsafe { slot.load(Ordering::Acquire).as_ref() }.is_some_and(|s| s.id == id) {
             slot.store(core::ptr::null_mut(), Ordering::Release);
         }
     }
@@ -52,21 +57,12 @@ pub fn withdraw(id: u32) {
 
 /// The published module named `name`.
 pub fn find(name: &str) -> Option<&'static Shared> {
-    DIRECTORY.iter().find_map(|slot| {
-        let p = slot.load(Ordering::Acquire);
-        // SAFETY: as in `withdraw`.
-        let s = unsafe { p.as_ref() }?;
-        (s.name == name).then_some(s)
-    })
+    published().find(|s| s.name == name)
 }
 
 /// The published module with id `id`.
 pub fn by_id(id: u32) -> Option<&'static Shared> {
-    DIRECTORY.iter().find_map(|slot| {
-        // SAFETY: as in `withdraw`.
-        let s = unsafe { slot.load(Ordering::Acquire).as_ref() }?;
-        (s.id == id).then_some(s)
-    })
+    published().find(|s| s.id == id)
 }
 
 /// A session record: `module id << 32 | holder` (holder 0: the shell, else a module id),
