@@ -307,12 +307,40 @@ impl Kernel {
         Ok(())
     }
 
+    /// `VSpaceUnmap`: unmaps every capability mapping in `pages` pages from `va` of a VSpace,
+    /// with one cross-core sync for all of them (like `munmap` of a range).
+    pub fn vspace_unmap(&mut self, cspace: Option<ObjId>, vspace: u64, va: u64, pages: u64) -> Result<u64, Error> {
+        let vs = self.lookup_typed(cspace, vspace, ObjectType::VSpace, Rights::WRITE)?;
+        let end = pages.checked_mul(abi::PAGE_SIZE).and_then(|len| va.checked_add(len));
+        let end = match end {
+            Some(end) if va % abi::PAGE_SIZE == 0 && end <= abi::USER_VA_END => end,
+            _ => return Err(Error::InvalidArgument),
+        };
+        let v = self.objects.vspace(vs.obj).ok_or(Error::WrongType)?;
+        let slots: Vec<Slot> = v.mapped.range(va..end).map(|(_, s)| *s).collect();
+        let mut stale = Vec::new();
+        for &s in &slots {
+            self.unmap_slot_deferred(s, &mut stale);
+        }
+        self.shootdown_many(&stale);
+        Ok(slots.len() as u64)
+    }
+
     /// Removes the mapping made through capability `slot`; when this returns no core can
     /// reach the page through it (the cross-core sync ran for that address space).
     fn unmap_slot(&mut self, slot: Slot) {
+        let mut stale = Vec::new();
+        self.unmap_slot_deferred(slot, &mut stale);
+        self.shootdown_many(&stale);
+    }
+
+    /// Removes the mapping made through capability `slot` from its page tables and adds its
+    /// address space to `stale`: cores may still reach the page through their TLBs until the
+    /// caller runs [`Kernel::shootdown_many`] on `stale` — before the frame can be freed.
+    fn unmap_slot_deferred(&mut self, slot: Slot, stale: &mut Vec<ObjId>) {
         if let Some((vs, va)) = self.mappings.remove(&slot) {
-            if self.objects.vspace_mut(vs).is_some_and(|v| v.unmap(va)) {
-                self.shootdown(vs);
+            if self.objects.vspace_mut(vs).is_some_and(|v| v.unmap(va)) && !stale.contains(&vs) {
+                stale.push(vs);
             }
         }
     }
@@ -320,9 +348,13 @@ impl Kernel {
     /// Finishes a removal from the derivation tree: unmaps removed frame capabilities, then
     /// destroys the objects whose last capability went (once nothing else holds them).
     pub fn reap(&mut self, removed: Removed) {
+        // One sync for all the address spaces the removed capabilities were mapped in, before
+        // any of their frames is freed below.
+        let mut stale = Vec::new();
         for (slot, _) in &removed.caps {
-            self.unmap_slot(*slot);
+            self.unmap_slot_deferred(*slot, &mut stale);
         }
+        self.shootdown_many(&stale);
         for obj in removed.dead_objects {
             let id = ObjId(obj);
             let Some(e) = self.objects.entry_mut(id) else { continue };

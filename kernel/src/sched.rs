@@ -316,14 +316,28 @@ impl Kernel {
     /// the cores running it right now may hold its entries again. Returns the cores that did
     /// not answer (reported in the log by `sync`).
     pub fn shootdown(&mut self, vs: ObjId) -> crate::sync::CoreSet {
-        let Some(v) = self.objects.vspace(vs) else { return 0 };
-        let (asid, targets) = (v.asid(), v.live_on);
-        let missing = crate::sync::sync(targets, &[asid]);
-        let running = (0..self.cores)
-            .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
-            .fold(0, |m, c| m | 1 << c);
-        if let Some(v) = self.objects.vspace_mut(vs) {
-            v.live_on = running | missing;
+        self.shootdown_many(&[vs])
+    }
+
+    /// [`Kernel::shootdown`] for several address spaces at once: one sync, sent to the union
+    /// of the cores that may hold any of their ASIDs. Nothing to do if `vss` is empty.
+    pub fn shootdown_many(&mut self, vss: &[ObjId]) -> crate::sync::CoreSet {
+        let (mut asids, mut targets) = (Vec::with_capacity(vss.len()), 0);
+        for v in vss.iter().filter_map(|&id| self.objects.vspace(id)) {
+            asids.push(v.asid());
+            targets |= v.live_on;
+        }
+        if asids.is_empty() {
+            return 0;
+        }
+        let missing = crate::sync::sync(targets, &asids);
+        for &vs in vss {
+            let running = (0..self.cores)
+                .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
+                .fold(0, |m, c| m | 1 << c);
+            if let Some(v) = self.objects.vspace_mut(vs) {
+                v.live_on = running | (missing & v.live_on); // a late core may still hold it
+            }
         }
         missing
     }

@@ -167,20 +167,28 @@ fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -
     // The image, relocated for `base`, into frames.
     let mut image = elf::load_image(bytes, plan);
     elf::relocate(&mut image, plan, base).map_err(|e| e.to_string())?;
-    let window = vm::Range::alloc(1).map_err(|e| kerr("window", e))?;
-    for page in 0..pages {
-        let Some(rights) = rights_of_page(plan, page) else { continue }; // a gap between segments
-        let f: Cap<Frame> = q.create(take()?, 0).map_err(|e| kerr("frame", e))?;
-        f.map(ROOT_VSPACE, window.va, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
-        let from = (page * PAGE_SIZE) as usize;
-        let chunk = &image[from..(from + PAGE_SIZE as usize).min(image.len())];
-        // SAFETY: the window page was just mapped read-write in this address space and nothing
-        // else uses it; the copy stays within the page.
-        unsafe { core::ptr::copy_nonoverlapping(chunk.as_ptr(), window.va as *mut u8, chunk.len()) };
-        f.unmap().map_err(|e| kerr("unmap", e))?;
-        f.map(vspace, base + page * PAGE_SIZE, rights).map_err(|e| kerr("map into the module", e))?;
+    // Written through a window in this address space, up to 64 pages at a time, then unmapped
+    // from it with one sync per window (not one per page) and mapped into the module.
+    let image_frames: Vec<(u64, Cap<Frame>, Rights)> = (0..pages)
+        .filter_map(|page| rights_of_page(plan, page).map(|r| (page, r))) // skip gaps between segments
+        .map(|(page, rights)| Ok((page, q.create(take()?, 0).map_err(|e| kerr("frame", e))?, rights)))
+        .collect::<Result<_, String>>()?;
+    for chunk in image_frames.chunks(64) {
+        let window = vm::Range::alloc(chunk.len() as u64).map_err(|e| kerr("window", e))?;
+        for (i, (page, f, _)) in chunk.iter().enumerate() {
+            let at = window.va + i as u64 * PAGE_SIZE;
+            f.map(ROOT_VSPACE, at, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
+            let from = (page * PAGE_SIZE) as usize;
+            let bytes = &image[from..(from + PAGE_SIZE as usize).min(image.len())];
+            // SAFETY: the window page at `at` was just mapped read-write in this address
+            // space and nothing else uses it; the copy stays within the page.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
+        }
+        sys::vspace_unmap(ROOT_VSPACE.cptr(), window.va, window.pages).map_err(|e| kerr("unmap", e))?;
+        for (page, f, rights) in chunk {
+            f.map(vspace, base + page * PAGE_SIZE, *rights).map_err(|e| kerr("map into the module", e))?;
+        }
     }
-    drop(window);
     let stack_bottom = base + (pages + 1) * PAGE_SIZE;
     for i in 0..STACK_PAGES + 1 {
         let f: Cap<Frame> = q.create(take()?, 0).map_err(|e| kerr("frame", e))?;

@@ -1,10 +1,16 @@
 //! The unload race stress test (`stress N [SEED]`) and the stale-access probe (`probe`).
 //!
-//! **stress**: client threads on every core open a session on `hello`, call it and close it,
-//! in a loop with seeded random pauses, while the shell unloads and reloads `hello` N times
-//! (`rmmod` in its default mode, retried while busy or in use). Afterwards: every reference
-//! closed (the protocol's count and the kernel's derivation tree both 0), `free_frames` back to
-//! its starting figure, no panic.
+//! **stress**: client threads on every core open a session on `buffer`, call it (`share`: the
+//! answer carries the module's shared page, which the client maps) and close it, in a loop with
+//! seeded random pauses, while the shell unloads and reloads `buffer` N times (`rmmod` in its
+//! default mode, retried while busy or in use; after each reload it lets the clients open as
+//! many sessions as there are clients before it tries again). Between sessions each client keeps reading the
+//! page it was given — it stays mapped until the module is removed, and the module's removal
+//! revokes it: every read must return the token of that load of the module (see
+//! `user/modules/buffer`) or fault cleanly ([`urt::fixup`] recovers the fault); anything else
+//! is a stale access (memory reached through a translation the unmap should have removed).
+//! Afterwards: no stale access, every reference closed (the protocol's count and the kernel's
+//! derivation tree both 0), `free_frames` back to its starting figure, no panic.
 //!
 //! **probe**: a thread on another core reads a page shared by `buffer` in a tight loop while
 //! `buffer` is force-unloaded; once the unmap has returned the reader must fault cleanly (the
@@ -15,15 +21,27 @@ use crate::{loader, registry, service, sessions, REGISTRY};
 use abi::{CPtr, InfoKey, Rights};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use unload::Mode;
-use urt::cap::{Cap, Frame, Owned, ROOT_VSPACE};
-use urt::{println, sys, thread};
+use urt::cap::{Cap, Endpoint, Frame, Owned, ROOT_VSPACE};
+use urt::sys::{self, Message};
+use urt::{fixup, println, thread, time};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static OPENS: AtomicU64 = AtomicU64::new(0);
 static CALLS_OK: AtomicU64 = AtomicU64::new(0);
 static CALL_ERRORS: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
+static PAGE_READS: AtomicU64 = AtomicU64::new(0);
+static PAGE_GONE: AtomicU64 = AtomicU64::new(0);
+static STALE: AtomicU64 = AtomicU64::new(0);
+static CLIENT_ERRORS: AtomicU64 = AtomicU64::new(0);
 static SEED: AtomicU64 = AtomicU64::new(1);
+static CLIENTS: AtomicU64 = AtomicU64::new(1);
+/// A progress line every this many seconds of counter time (long runs on slow emulation).
+const PROGRESS_SECONDS: u64 = 10;
+/// Where `buffer` keeps its per-load token in the shared page: the last word.
+const TOKEN_OFFSET: u64 = abi::PAGE_SIZE - 8;
+/// The longest pause a client makes between sessions, in milliseconds.
+const MAX_PAUSE_MS: u64 = 20;
 
 fn xorshift(x: &mut u64) -> u64 {
     *x ^= *x << 13;
@@ -32,29 +50,83 @@ fn xorshift(x: &mut u64) -> u64 {
     *x
 }
 
-/// A client: opener slot `slot` (2..), until told to stop.
-extern "C" fn client(slot: u64) -> u64 {
-    let mut rng = SEED.load(Ordering::Relaxed) ^ slot.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+/// A client: opener slot `opener` (2..), until told to stop.
+extern "C" fn client(opener: u64) -> u64 {
+    let mut rng = SEED.load(Ordering::Relaxed) ^ opener.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let (Ok(window), Some(slot)) = (urt::vm::Range::alloc(1), urt::cspace::alloc()) else {
+        CLIENT_ERRORS.fetch_add(1, Ordering::Relaxed);
+        return 1;
+    };
+    let page = Cap::<Frame>::new(slot);
+    let token_va = window.va + TOKEN_OFFSET;
+    let peers = CLIENTS.load(Ordering::Relaxed).saturating_sub(1).max(1);
+    let max_pause = time::hz() * MAX_PAUSE_MS / 1000;
+    let mut session_ticks = 1;
+    let mut token = None;
     while !STOP.load(Ordering::Acquire) {
-        match service::open("hello", 0, slot as usize) {
+        let start = time::ticks();
+        match service::open("buffer", 0, opener as usize) {
             Ok((id, cap)) => {
                 OPENS.fetch_add(1, Ordering::Relaxed);
-                match sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, "stress"), CPtr::NONE) {
-                    Ok(_) => CALLS_OK.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => CALL_ERRORS.fetch_add(1, Ordering::Relaxed),
-                };
+                // Ask for the page unless the one from an earlier session is still mapped (a
+                // removal unmaps it: then its read faulted and `token` is None).
+                let ask = if token.is_none() { "share" } else { "read" };
+                if token.is_none() {
+                    // The old page's capability is gone with the module; the slot is emptied
+                    // here in case a call failed after receiving one.
+                    let _ = page.delete();
+                }
+                match sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, ask), slot) {
+                    Ok(got) if got.msg.label == modsdk::TEXT => {
+                        CALLS_OK.fetch_add(1, Ordering::Relaxed);
+                        if got.msg.cap.is_some() && page.map(ROOT_VSPACE, window.va, Rights::READ).is_ok() {
+                            // The session holds a reference: the page cannot go yet.
+                            token = fixup::try_read(token_va);
+                        }
+                    }
+                    _ => {
+                        CALL_ERRORS.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 let _ = service::close(id);
+                session_ticks = time::ticks() - start;
             }
             Err(_) => {
                 REFUSED.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Pause outside any session, a seeded random while: without moments when no client
-        // holds a reference, step 1 (refuse while used) would refuse every rmmod.
-        for _ in 0..xorshift(&mut rng) % 32 {
+        // Pause outside any session for a seeded random while, up to 2 × (clients − 1)
+        // sessions' time: each client holds a session about 1/clients of the time, so moments
+        // when nobody holds one (when step 1, refuse while used, lets rmmod through) come
+        // often whatever the number of clients. Meanwhile read the page: it is the module's
+        // until the module is removed, then the read faults.
+        let pause = xorshift(&mut rng) % (2 * peers * session_ticks + 1);
+        let end = time::ticks() + pause.min(max_pause);
+        loop {
+            if let Some(t) = token {
+                match fixup::try_read(token_va) {
+                    Some(v) if v == t => PAGE_READS.fetch_add(1, Ordering::Relaxed),
+                    Some(v) => {
+                        if STALE.fetch_add(1, Ordering::Relaxed) == 0 {
+                            println!("stress: client {opener}: stale access: read {v:#x} where the page had token {t:#x}");
+                        }
+                        token = None;
+                        0
+                    }
+                    None => {
+                        token = None;
+                        PAGE_GONE.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+            if time::ticks() >= end || STOP.load(Ordering::Acquire) {
+                break;
+            }
             sys::yield_now();
         }
     }
+    let _ = page.delete();
+    urt::cspace::free(slot);
     0
 }
 
@@ -64,33 +136,72 @@ pub fn stress(cycles: u64, seed: u64) {
     let clients = cores.min(sessions::OPENERS - 2);
     let free_before = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
     SEED.store(seed | 1, Ordering::Relaxed);
+    CLIENTS.store(clients as u64, Ordering::Relaxed);
     STOP.store(false, Ordering::Release);
-    for c in [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED] {
+    for c in [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED, &PAGE_READS, &PAGE_GONE, &STALE, &CLIENT_ERRORS] {
         c.store(0, Ordering::Relaxed);
     }
-    if let Err(e) = loader::insmod("hello") {
+    if let Err(e) = loader::insmod("buffer") {
         return println!("error: stress: {e}");
     }
+    // The clients' fault handler: recovers their reads of pages that were taken away.
+    let fault_ep = match Owned::<Endpoint>::create(0) {
+        Ok(ep) => ep,
+        Err(e) => return println!("error: stress: fault endpoint: {}", e.describe()),
+    };
+    let handler = match thread::spawn(serve_faults, fault_ep.cptr().0, Some(0)) {
+        Ok(h) => h,
+        Err(e) => return println!("error: stress: fault handler: {}", e.describe()),
+    };
     let mut handles = alloc::vec::Vec::new();
     for i in 0..clients {
-        match thread::spawn(client, 2 + i as u64, Some(i % cores)) {
+        match thread::Builder::new().core(i % cores).fault_endpoint(fault_ep.cptr()).spawn(client, 2 + i as u64) {
             Ok(h) => handles.push(h),
             Err(e) => println!("error: stress: client {i}: {}", e.describe()),
         }
     }
     let (mut removed, mut busy, mut in_use) = (0u64, 0u64, 0u64);
+    // Counter ticks spent removing, reloading, waiting for the clients, and in refused rmmods.
+    let mut spent = Spent::default();
     let mut rng = seed | 1;
+    let progress_every = time::hz() * PROGRESS_SECONDS;
+    let mut next_progress = time::ticks() + progress_every;
     while removed < cycles {
-        match service::rmmod("hello", Mode::Busy, false) {
+        if time::ticks() >= next_progress {
+            next_progress += progress_every;
+            println!(
+                "stress: {removed}/{cycles} cycles, rmmod busy {busy}, in use {in_use}, opens {}, refused {}, pages gone {}; {spent}",
+                OPENS.load(Ordering::Relaxed),
+                REFUSED.load(Ordering::Relaxed),
+                PAGE_GONE.load(Ordering::Relaxed)
+            );
+        }
+        let t0 = time::ticks();
+        match service::rmmod("buffer", Mode::Busy, false) {
             Ok(_) => {
                 removed += 1;
-                if let Err(e) = loader::insmod("hello") {
+                let t1 = time::ticks();
+                if let Err(e) = loader::insmod("buffer") {
                     println!("error: stress: reload {removed}: {e}");
                     break;
                 }
+                let t2 = time::ticks();
+                // Let the clients use this load before the next unload (as many sessions as
+                // there are clients), or the unloader would mostly race an idle module.
+                let opens = OPENS.load(Ordering::Relaxed);
+                time::wait_for(1000, || OPENS.load(Ordering::Relaxed) >= opens + clients as u64);
+                spent.unload += t1 - t0;
+                spent.load += t2 - t1;
+                spent.wait += time::ticks() - t2;
             }
-            Err(e) if e.contains("busy") => busy += 1,
-            Err(e) if e.contains("in use") => in_use += 1,
+            Err(e) if e.contains("busy") => {
+                busy += 1;
+                spent.refused += time::ticks() - t0;
+            }
+            Err(e) if e.contains("in use") => {
+                in_use += 1;
+                spent.refused += time::ticks() - t0;
+            }
             Err(e) => {
                 println!("error: stress: {e}");
                 break;
@@ -99,34 +210,78 @@ pub fn stress(cycles: u64, seed: u64) {
         for _ in 0..xorshift(&mut rng) % 3 {
             sys::yield_now();
         }
-        if removed % 250 == 0 && removed > 0 && busy + in_use == 0 {
-            println!("stress: {removed} cycles so far");
-        }
     }
     STOP.store(true, Ordering::Release);
     for h in handles {
         let _ = h.join();
     }
-    let leftover = REGISTRY.lock().by_name("hello").map(|m| (m.shared.unload.refs(), registry::kernel_refs(m), registry::use_count(m.id)));
-    let final_rm = service::rmmod("hello", Mode::Busy, false);
+    let _ = sys::send(fault_ep.cptr(), &Message::new(fixup::STOP_LABEL, &[]));
+    let recovered = handler.join().unwrap_or(0);
+    drop(fault_ep);
+    let leftover = REGISTRY.lock().by_name("buffer").map(|m| (m.shared.unload.refs(), registry::kernel_refs(m), registry::use_count(m.id)));
+    let final_rm = service::rmmod("buffer", Mode::Busy, false);
     let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    let [opens, calls_ok, call_errors, refused, reads, gone, stale, client_errors] =
+        [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED, &PAGE_READS, &PAGE_GONE, &STALE, &CLIENT_ERRORS].map(|c| c.load(Ordering::Relaxed));
     println!(
-        "stress: seed={seed} cores={cores} clients={clients} cycles={removed} opens={} calls_ok={} call_errors={} refused={} busy={busy} in_use={in_use}",
-        OPENS.load(Ordering::Relaxed),
-        CALLS_OK.load(Ordering::Relaxed),
-        CALL_ERRORS.load(Ordering::Relaxed),
-        REFUSED.load(Ordering::Relaxed)
+        "stress: seed={seed} cores={cores} clients={clients} cycles={removed} opens={opens} calls_ok={calls_ok} call_errors={call_errors} refused={refused} busy={busy} in_use={in_use}"
     );
-    match (leftover, final_rm) {
-        (Some((0, Some(0), 0)), Ok(_))
-            if free_after == free_before && removed == cycles && CALLS_OK.load(Ordering::Relaxed) > 0 =>
-        {
-            println!("stress ok: {removed} unload/reload cycles, references all closed, free_frames={free_after} as before");
-        }
-        (l, r) => println!(
-            "stress FAILED: (no successful client call counts as a failure too) leftover (protocol refs, kernel refs, sessions) = {l:?}, final rmmod = {r:?}, free_frames before={free_before} after={free_after}"
-        ),
+    println!("stress: {spent}");
+    println!("stress: page reads {reads}, pages gone (read faulted, recovered: {recovered}) {gone}, stale accesses {stale}");
+    let mut failures = alloc::vec::Vec::new();
+    if stale != 0 {
+        failures.push(alloc::format!("{stale} stale accesses: a client read a removed module's page"));
     }
+    if !matches!(leftover, Some((0, Some(0), 0))) {
+        failures.push(alloc::format!("references left (protocol, kernel, sessions) = {leftover:?}"));
+    }
+    if let Err(e) = &final_rm {
+        failures.push(alloc::format!("final rmmod: {e}"));
+    }
+    if free_after != free_before {
+        failures.push(alloc::format!("free_frames before={free_before} after={free_after}"));
+    }
+    if removed != cycles {
+        failures.push(alloc::format!("{removed} of {cycles} cycles"));
+    }
+    if calls_ok == 0 || gone == 0 || client_errors != 0 {
+        failures.push(alloc::format!(
+            "the test exercised too little: {calls_ok} successful calls, {gone} page reads that met a removal, {client_errors} clients that could not start"
+        ));
+    }
+    if failures.is_empty() {
+        println!("stress ok: {removed} unload/reload cycles, no stale access, references all closed, free_frames={free_after} as before");
+    } else {
+        println!("stress FAILED: {}", failures.join("; "));
+    }
+}
+
+/// Where the unloading thread of `stress` spent its time (counter ticks).
+#[derive(Default)]
+struct Spent {
+    unload: u64,
+    load: u64,
+    wait: u64,
+    refused: u64,
+}
+
+impl core::fmt::Display for Spent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ms = |t: u64| t * 1000 / time::hz();
+        write!(
+            f,
+            "ms in rmmod {}, insmod {}, waiting for clients {}, refused rmmods {}",
+            ms(self.unload),
+            ms(self.load),
+            ms(self.wait),
+            ms(self.refused)
+        )
+    }
+}
+
+/// The stress clients' fault handler thread (`ep` = the fault endpoint's slot).
+extern "C" fn serve_faults(ep: u64) -> u64 {
+    fixup::serve(CPtr(ep)).unwrap_or(0)
 }
 
 /// Where the probe reader maps the shared page, and what it saw.

@@ -211,11 +211,17 @@ pub enum Syscall {
     /// it ran, executed a full barrier, acknowledged). `r1` = the number of cores.
     /// Errors: [`Error::NoResponse`] (a core did not answer in time; the kernel logs which).
     Sync = 35,
+    /// Unmaps every frame mapped in VSpace `a0` ([`Rights::WRITE`]) from page-aligned address
+    /// `a1` for `a2` pages, with one cross-core sync for all of them (a frame unmapped one by
+    /// one costs a sync each). `r1` = the number of pages that were mapped. When it returns no
+    /// core can reach any of them. Errors: [`Error::InvalidArgument`] (misaligned, or the
+    /// range leaves the user half).
+    VSpaceUnmap = 36,
 }
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 36] = [
+    pub const ALL: [Syscall; 37] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -252,6 +258,7 @@ impl Syscall {
         Syscall::FrameUnmap,
         Syscall::QuotaInfo,
         Syscall::Sync,
+        Syscall::VSpaceUnmap,
     ];
 
     /// Decodes a number from `x8`.

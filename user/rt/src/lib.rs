@@ -6,6 +6,7 @@
 //! - [`cspace`] and [`vm`]: free slots of the root CNode, free address ranges of the VSpace.
 //! - [`thread`]: threads made from TCB capabilities; [`process`]: cloned address spaces.
 //! - [`print!`]/[`println!`]: formatted output through the kernel console; [`time`]: the counter.
+//! - [`fixup`]: reads that may fault (pages that can vanish), recovered by a fault handler.
 //! - A panic handler that reports the panic and ends the thread.
 //!
 //! The runtime is written for the root task: `_start` expects the boot information and slots
@@ -17,6 +18,7 @@ extern crate alloc;
 
 pub mod cap;
 pub mod cspace;
+pub mod fixup;
 pub mod heap;
 pub mod io;
 pub mod process;

@@ -451,3 +451,9 @@ pub fn frame_map(frame: CPtr, vspace: CPtr, va: u64, rights: Rights) -> Result<(
 pub fn frame_unmap(frame: CPtr) -> Result<(), Error> {
     call(Syscall::FrameUnmap, args(&[frame.0])).map(drop)
 }
+
+/// [`Syscall::VSpaceUnmap`]: unmaps `pages` pages from `va` in `vspace` with one sync; returns
+/// how many were mapped.
+pub fn vspace_unmap(vspace: CPtr, va: u64, pages: u64) -> Result<u64, Error> {
+    call(Syscall::VSpaceUnmap, args(&[vspace.0, va, pages])).map(|r| r[1])
+}

@@ -1,6 +1,8 @@
 //! A module that shares memory with its clients: `share` answers with a frame capability (a
 //! page the client maps: a reference to the module's memory); `write TEXT` puts text in the
-//! page, `read` returns what is there (what the client wrote, too).
+//! page, `read` returns what is there (what the client wrote, too). The page's last word holds
+//! a token that differs from one load of the module to the next: a client
+//! that reads anything else there has read memory that is no longer this module's page.
 #![no_std]
 #![no_main]
 
@@ -21,6 +23,9 @@ static PAGE_VA: AtomicU64 = AtomicU64::new(0);
 /// The frame capability, in this module's CNode.
 static FRAME: AtomicU64 = AtomicU64::new(0);
 
+/// Where in the page the load's token is: its last word (text and its final 0 stay below it).
+const TOKEN_OFFSET: usize = 4096 - 8;
+
 /// A free address for the page: just above this module's IPC buffer's page.
 fn page_va() -> u64 {
     urt::sys::ipc_buffer() as u64 + 2 * abi::PAGE_SIZE
@@ -34,6 +39,8 @@ fn init() -> Result<(), &'static str> {
     frame.map(Cap::<VSpace>::new(CPtr::root(slot::VSPACE)), va, Rights::READ | Rights::WRITE).map_err(|_| "cannot map it")?;
     PAGE_VA.store(va, Ordering::Relaxed);
     FRAME.store(frame_slot.0, Ordering::Relaxed);
+    let token = urt::time::ticks() | 1;
+    page()[TOKEN_OFFSET..].copy_from_slice(&token.to_le_bytes());
     Ok(())
 }
 
@@ -50,7 +57,7 @@ fn handle(req: &Request, reply: &mut Reply) {
         let _ = write!(reply, "here is the page");
     } else if let Some(t) = text.strip_prefix("write ") {
         let p = page();
-        let n = t.len().min(4095);
+        let n = t.len().min(TOKEN_OFFSET - 1);
         p[..n].copy_from_slice(&t.as_bytes()[..n]);
         p[n] = 0;
         let _ = write!(reply, "wrote {n} bytes");
