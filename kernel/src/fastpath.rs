@@ -1,7 +1,8 @@
-//! The syscall fast path, in the spirit of seL4's: the common cases — the null syscall, and a
-//! `Call` or `ReplyRecv` that hands a short message (registers only, no capability) straight to
-//! a partner waiting on the same core — handled without the general decoding, without queues
-//! and without copying frames. Anything else (or any doubt) falls back to the full path in
+//! The syscall fast path, in the spirit of seL4's: the common cases — the null syscall, the
+//! cross-core sync (`Sync`, which has no arguments to decode), and a `Call` or `ReplyRecv` that
+//! hands a short message (registers only, no capability) straight to a partner waiting on the
+//! same core — handled without the general decoding, without queues and without copying
+//! frames. Anything else (or any doubt) falls back to the full path in
 //! [`crate::syscall`], which gives the same result, only slower. The fast path changes nothing
 //! until it has checked every condition.
 
@@ -30,6 +31,17 @@ pub fn try_fast(k: &mut Kernel, here: &percpu::PerCpu) -> Option<*mut UserContex
     if number == Syscall::Null as u64 {
         t.ctx.x[0] = 0;
         t.ctx.x[1] = 0;
+        return Some(&mut *t.ctx as *mut UserContext);
+    }
+    if number == Syscall::Sync as u64 {
+        // No decoding, no scheduling: interrupts the other cores that are not idle, if any.
+        let (err, cores) = match crate::sync::sync_all(k.cores) {
+            Ok(n) => (0, n),
+            Err(e) => (e as u64, 0),
+        };
+        let t = k.objects.tcb_mut(me)?;
+        t.ctx.x[0] = err;
+        t.ctx.x[1] = cores;
         return Some(&mut *t.ctx as *mut UserContext);
     }
     if number == Syscall::Call as u64 {

@@ -22,6 +22,12 @@ pub struct PerCpu {
     pub sync_acked: AtomicU64,
     /// Quiescent points this core has passed (syncs answered).
     pub quiescent: AtomicU64,
+    /// Idle, running no thread, user half pointing at the empty tree. Set and cleared only
+    /// while holding the kernel lock, so a sync (which holds it) sees a stable value.
+    pub idle: AtomicBool,
+    /// A sync that invalidates ASIDs skipped this core because it was idle: it invalidates its
+    /// whole TLB when it answers, before it runs a thread again.
+    pub flush_all: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -33,6 +39,8 @@ const INIT: PerCpu = PerCpu {
     need_resched: AtomicBool::new(false),
     sync_acked: AtomicU64::new(0),
     quiescent: AtomicU64::new(0),
+    idle: AtomicBool::new(false),
+    flush_all: AtomicBool::new(false),
 };
 
 static mut PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

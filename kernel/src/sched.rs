@@ -485,8 +485,9 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
             return ctx;
         }
         k.leave_user_space();
-        drop(k);
         let me = percpu::this();
+        me.idle.store(true, Ordering::Relaxed); // under the lock: see `crate::sync`
+        drop(k);
         while !me.need_resched.load(Ordering::Acquire) {
             // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives
             // between the check and the WFI is not missed; it is then taken in the short
@@ -496,5 +497,10 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
             cpu::irq_disable();
         }
         k = lock();
+        me.idle.store(false, Ordering::Relaxed);
+        // Requests skipped while idle are answered before any thread runs here.
+        if crate::sync::pending() {
+            crate::sync::answer();
+        }
     }
 }

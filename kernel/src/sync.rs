@@ -14,6 +14,13 @@
 //! The initiator does the same locally, then waits (acquire) until every target acknowledged,
 //! for at most [`TIMEOUT_MS`]; a core that does not answer is reported by number, never skipped
 //! silently. Only one sync runs at a time (the initiator holds the kernel lock).
+//!
+//! An **idle** core is not interrupted: it runs no thread and its user half is the empty tree,
+//! so it is at a quiescent point already and cannot reach user memory through any ASID. It
+//! leaves idle only by taking the kernel lock (which the initiator holds), and then answers the
+//! requests it missed before it runs a thread; if one of them invalidated ASIDs it invalidates
+//! its whole TLB (the request's ASIDs may have been overwritten since). So a sync with nothing
+//! to wait for — every other core idle — interrupts nobody.
 
 use crate::arch::{cpu, mmu, timer};
 use crate::{percpu, smp};
@@ -38,6 +45,25 @@ pub fn online(cores: usize) -> CoreSet {
     (0..cores).filter(|&c| percpu::of(c).online.load(Ordering::Acquire)).fold(0, |m, c| m | 1 << c)
 }
 
+/// The core numbers in `set`, lowest first.
+fn cores_in(mut set: CoreSet) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let core = set.trailing_zeros() as usize;
+        set &= set.wrapping_sub(1);
+        (core < MAX_CPUS).then_some(core)
+    })
+}
+
+/// The `Sync` syscall: every online core passes a quiescent point (see the module
+/// documentation). `Ok(cores online)`, or `Err` if a core did not answer in time.
+pub fn sync_all(cores: usize) -> Result<u64, abi::Error> {
+    let targets = online(cores);
+    match sync(targets, &[]) {
+        0 => Ok(u64::from(targets.count_ones())),
+        _ => Err(abi::Error::NoResponse),
+    }
+}
+
 /// Runs a sync on `targets` (this core is always included), invalidating `asids` (all ASIDs if
 /// more than [`MAX_ASIDS`]). Returns the set of cores that did not answer in time (empty:
 /// every target passed a quiescent point and has no TLB entry left for those ASIDs).
@@ -51,12 +77,23 @@ pub fn sync(targets: CoreSet, asids: &[u16]) -> CoreSet {
         }
         ASID_COUNT.store(asids.len(), Ordering::Relaxed);
     }
-    // Release: the ASIDs (and every page-table write before this sync) are visible to a core
-    // that sees the new sequence number.
-    let seq = SEQ.fetch_add(1, Ordering::Release) + 1;
     // The test-only `skip-sync` build leaves the other cores out: only this core invalidates.
-    let others = if cfg!(feature = "skip-sync") { 0 } else { targets & !(1 << me) };
-    for core in (0..MAX_CPUS).filter(|c| others & (1 << c) != 0) {
+    let mut others = if cfg!(feature = "skip-sync") { 0 } else { targets & !(1 << me) };
+    let mut idle = 0;
+    for core in cores_in(others) {
+        let c = percpu::of(core);
+        if c.idle.load(Ordering::Relaxed) {
+            idle |= 1 << core;
+            if !asids.is_empty() {
+                c.flush_all.store(true, Ordering::Relaxed); // published by SEQ below
+            }
+        }
+    }
+    others &= !idle;
+    // Release: the ASIDs, the `flush_all` flags and every page-table write before this sync
+    // are visible to a core that sees the new sequence number.
+    let seq = SEQ.fetch_add(1, Ordering::Release) + 1;
+    for core in cores_in(others) {
         smp::send(core, smp::SGI_SYNC);
     }
     answer(); // this core's own part
@@ -64,15 +101,18 @@ pub fn sync(targets: CoreSet, asids: &[u16]) -> CoreSet {
     let deadline = timer::counter() + TIMEOUT_MS * timer::frequency() / 1000;
     let mut missing = others;
     while missing != 0 {
-        let still = missing;
-        for core in (0..MAX_CPUS).filter(|c| still & (1 << c) != 0) {
+        for core in cores_in(missing) {
             if answered(core) {
                 missing &= !(1 << core);
             }
         }
         if missing != 0 && timer::counter() > deadline {
-            for core in (0..MAX_CPUS).filter(|c| missing & (1 << c) != 0) {
+            for core in cores_in(missing) {
                 log::error!("sync: core {core} did not answer within {TIMEOUT_MS} ms (sequence {seq})");
+                if !asids.is_empty() {
+                    // When it does answer, the next request may have replaced these ASIDs.
+                    percpu::of(core).flush_all.store(true, Ordering::Relaxed);
+                }
             }
             break;
         }
@@ -89,12 +129,14 @@ pub fn answer() {
     if me.sync_acked.load(Ordering::Relaxed) >= seq {
         return;
     }
-    match ASID_COUNT.load(Ordering::Relaxed) {
-        usize::MAX => mmu::invalidate_all_local(),
-        n => {
-            for a in ASIDS.iter().take(n) {
-                mmu::invalidate_asid_local(a.load(Ordering::Relaxed));
-            }
+    let count = ASID_COUNT.load(Ordering::Relaxed);
+    if me.flush_all.swap(false, Ordering::Relaxed) || count == usize::MAX {
+        // A request it missed (idle, or too late) invalidated ASIDs that `ASIDS` may no
+        // longer hold; or the request named more ASIDs than it holds.
+        mmu::invalidate_all_local();
+    } else {
+        for a in ASIDS.iter().take(count) {
+            mmu::invalidate_asid_local(a.load(Ordering::Relaxed));
         }
     }
     me.quiescent.fetch_add(1, Ordering::Relaxed);

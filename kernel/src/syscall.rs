@@ -139,13 +139,7 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         Syscall::FrameMap => k.frame_map(cspace, a[0], a[1], a[2], a[3]).and_then(|_| done()),
         Syscall::FrameUnmap => k.frame_unmap(cspace, a[0]).and_then(|_| done()),
         Syscall::VSpaceUnmap => k.vspace_unmap(cspace, a[0], a[1], a[2]).and_then(ok),
-        Syscall::Sync => {
-            let targets = crate::sync::online(k.cores);
-            match crate::sync::sync(targets, &[]) {
-                0 => ok(u64::from(targets.count_ones())),
-                _ => Err(Error::NoResponse),
-            }
-        }
+        Syscall::Sync => crate::sync::sync_all(k.cores).and_then(ok),
 
         Syscall::TcbConfigure => tcb_configure(k, cspace, a),
         Syscall::TcbSetPriority => {

@@ -5,12 +5,13 @@
 use abi::{CPtr, InfoKey};
 use urt::cap::{Cap, Endpoint, Owned};
 use urt::sys::{self, Message, Short};
-use urt::{println, process, time};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use urt::{println, process, thread, time};
 
 /// Timed iterations of each measurement.
 const RUNS: u64 = 10_000;
-/// Untimed iterations first (caches, TLB, branch predictors).
-const WARMUP: u64 = 1_000;
+/// Untimed iterations first (caches, TLB, branch predictors): a tenth of the timed ones.
+const WARMUP: u64 = RUNS / 10;
 /// Slot of the endpoint in the server's CNode.
 const EP: u32 = 1;
 /// Label that ends the server.
@@ -51,33 +52,94 @@ fn sync_label(cores: u64) -> &'static str {
     }
 }
 
-/// Prints one measurement: `ticks` counter ticks for `RUNS` operations at `hz`.
+/// Prints one measurement: `ticks` counter ticks for [`RUNS`] operations at `hz`.
 fn report(what: &str, ticks: u64, hz: u64) {
-    let ps = u128::from(ticks) * 1_000_000_000_000 / (u128::from(hz) * u128::from(RUNS));
+    report_runs(what, ticks, hz, RUNS);
+}
+
+/// Prints one measurement: `ticks` counter ticks for `runs` operations at `hz`.
+fn report_runs(what: &str, ticks: u64, hz: u64, runs: u64) {
+    let ps = u128::from(ticks) * 1_000_000_000_000 / (u128::from(hz) * u128::from(runs));
     let (us, frac) = (ps / 1_000_000, ps / 1000 % 1000);
-    println!("bench: {what}: {us}.{frac:03} us/op over {RUNS} runs (counter ticks {ticks} at {hz} Hz)");
+    println!("bench: {what}: {us}.{frac:03} us/op over {runs} runs (counter ticks {ticks} at {hz} Hz)");
     println!("bench: {what}: ~{} guest instructions/op (valid under -icount shift=0)", (ps + 500) / 1000);
 }
 
 /// Times `op` over [`RUNS`] runs after [`WARMUP`]; counter ticks.
-fn time_it(mut op: impl FnMut()) -> u64 {
-    for _ in 0..WARMUP {
+fn time_it(op: impl FnMut()) -> u64 {
+    time_runs(RUNS, op)
+}
+
+/// Times `op` over `runs` runs after a tenth as many warm-up runs; counter ticks.
+fn time_runs(runs: u64, mut op: impl FnMut()) -> u64 {
+    for _ in 0..runs / 10 {
         op();
     }
     let start = time::ticks();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         op();
     }
     time::ticks() - start
 }
 
-/// Runs both measurements and prints them.
+/// Runs of the sync measurement with busy cores (each interrupts every other core).
+const BUSY_RUNS: u64 = 1_000;
+/// Tells the spinners of [`sync_busy`] to stop.
+static SPIN_STOP: AtomicBool = AtomicBool::new(false);
+/// How many spinners have started.
+static SPINNING: AtomicU64 = AtomicU64::new(0);
+
+/// A thread that keeps its core busy in user code (no syscalls) until [`SPIN_STOP`].
+extern "C" fn spinner(_: u64) -> u64 {
+    SPINNING.fetch_add(1, Ordering::Relaxed);
+    while !SPIN_STOP.load(Ordering::Relaxed) {
+        core::hint::spin_loop();
+    }
+    0
+}
+
+/// The sync while every other core runs a user thread: each must be interrupted, invalidate,
+/// and answer. Under icount the figure counts the instructions of every core meanwhile,
+/// the spinners' too.
+fn sync_busy(hz: u64, here: u64, cores: u64) {
+    SPIN_STOP.store(false, Ordering::Relaxed);
+    SPINNING.store(0, Ordering::Relaxed);
+    let mut spinners: [Option<thread::JoinHandle>; 16] = [const { None }; 16];
+    for (slot, c) in spinners.iter_mut().zip((0..cores).filter(|&c| c != here)) {
+        *slot = thread::spawn(spinner, 0, Some(c as usize)).ok();
+    }
+    let busy = spinners.iter().flatten().count();
+    // Measure only once every spinner runs (an idle core would not be interrupted).
+    let started = time::wait_for(2000, || SPINNING.load(Ordering::Relaxed) == busy as u64);
+    let ticks = time_runs(BUSY_RUNS, || {
+        let _ = sys::sync();
+    });
+    SPIN_STOP.store(true, Ordering::Relaxed);
+    for s in spinners.into_iter().flatten() {
+        let _ = s.join();
+    }
+    if !started {
+        return println!("bench: cross-core sync with busy cores: the spinners did not all start within 2 s");
+    }
+    let what = match busy {
+        1 => "cross-core sync, 1 other core running a user thread",
+        3 => "cross-core sync, 3 other cores running user threads",
+        7 => "cross-core sync, 7 other cores running user threads",
+        _ => "cross-core sync, the other cores running user threads",
+    };
+    report_runs(what, ticks, hz, BUSY_RUNS);
+}
+
+/// Runs the measurements and prints them.
 pub fn run() {
     let hz = time::hz();
     let cores = sys::system_info(InfoKey::Cores).unwrap_or(0);
     let here = sys::system_info(InfoKey::CurrentCore).unwrap_or(0);
     println!("bench: method: virtual counter around {RUNS} runs after {WARMUP} warm-up runs, on core {here} of {cores}");
     measure(hz);
+    if cores > 1 {
+        sync_busy(hz, here, cores);
+    }
     println!("bench: done");
 }
 

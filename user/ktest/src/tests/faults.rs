@@ -123,3 +123,41 @@ pub fn unmap_then_access_faults() -> Outcome {
     drop(t);
     Ok(None)
 }
+
+/// `VSpaceUnmap` takes every mapping of a range away at once (one sync): a thread on another
+/// core that had read a page of it faults afterwards, the frame capabilities can be mapped
+/// again, pages of the range that were not mapped are no error, and bad ranges are refused.
+pub fn vspace_unmap_range() -> Outcome {
+    let range = Range::alloc(4).or_fail("address range")?;
+    let frames = [frame_with_value()?, frame_with_value()?, frame_with_value()?];
+    // Pages 0, 1 and 3 of the range are mapped; page 2 is a hole.
+    for (f, page) in frames.iter().zip([0u64, 1, 3]) {
+        f.map(ROOT_VSPACE, range.va + page * abi::PAGE_SIZE, Rights::READ).or_fail("map a frame")?;
+    }
+    let last = range.va + 3 * abi::PAGE_SIZE;
+    let core = other_core(1);
+    let t = thread::spawn(probe::read, last, Some(core)).or_fail("start the first reader")?;
+    ensure_eq!(t.join(), Ok(VALUE), "what the first reader read");
+    ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), range.va, 4), Ok(3), "VSpaceUnmap of 4 pages, 3 mapped");
+    ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), range.va, 4), Ok(0), "VSpaceUnmap of the range again");
+
+    let (ep, badged) = fault_endpoint()?;
+    let t = Builder::new().core(core).fault_endpoint(badged.cptr()).spawn(probe::read, last).or_fail("start the second reader")?;
+    expect_fault(&ep, FaultKind::ReadAbort, last, probe::addr(probe::read))?;
+    ensure_eq!(sys::reply(&Message::new(FaultReply::Kill as u32, &[])), Ok(true), "Reply Kill delivered");
+    drop(t);
+    // The capabilities forgot their mappings: they map again.
+    frames[0].map(ROOT_VSPACE, range.va, Rights::READ).or_fail("map a frame again after VSpaceUnmap")?;
+    ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), range.va, 1), Ok(1), "VSpaceUnmap of the remapped page");
+
+    let bad = [
+        (range.va + 8, 1, "a misaligned address"),
+        (abi::USER_VA_END - abi::PAGE_SIZE, 2, "a range past the user half"),
+        (range.va, u64::MAX / 2, "a page count that overflows"),
+    ];
+    for (va, pages, what) in bad {
+        ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), va, pages).err(), Some(abi::Error::InvalidArgument), what);
+    }
+    ensure_eq!(sys::vspace_unmap(ep.cptr(), range.va, 1).err(), Some(abi::Error::WrongType), "VSpaceUnmap of an endpoint");
+    Ok(None)
+}

@@ -23,6 +23,7 @@ pub const ALL: &[Test] = &[
     ("fault_no_handler", faults::fault_no_handler),
     ("suspend_resume", sched::suspend_resume),
     ("unmap_then_access_faults", faults::unmap_then_access_faults),
+    ("vspace_unmap_range", faults::vspace_unmap_range),
     ("error_paths", caps::error_paths),
     ("quota_accounting", caps::quota_accounting),
 ];
