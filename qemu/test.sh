@@ -16,14 +16,20 @@ while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
     sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # a build failure counts too
 
+loom_models() {  # crate, test file: one `cargo test` under --cfg loom, counted like the host tests
+    local loomlog=target/loom-$1.log st
+    RUSTFLAGS="--cfg loom" cargo test -q -p "$1" --release --test "$2" --target-dir target/loom 2>&1 | tee "$loomlog" |
+        grep -E '^(test result|error)|FAILED|panicked' || true
+    st=${PIPESTATUS[0]}
+    [ "$st" = 0 ] || status=1
+    while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+        sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$loomlog")
+    if [ "$st" != 0 ] && ! grep -q '^test result' "$loomlog"; then failed=$((failed + 1)); fi
+}
 echo "== loom models of the unload state machine (user/unload/tests/model.rs)"
-loomlog=target/loom-tests.log
-RUSTFLAGS="--cfg loom" cargo test -q -p unload --release --test model --target-dir target/loom 2>&1 | tee "$loomlog" |
-    grep -E '^(test result|error)|FAILED|panicked' || true
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
-    sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$loomlog")
-if [ "$status" != 0 ] && ! grep -q '^test result' "$loomlog"; then failed=$((failed + 1)); fi
+loom_models unload model
+echo "== loom models of the cross-core sync (kernel/logic/tests/sync_model.rs)"
+loom_models klogic sync_model
 
 harness=target/debug/harness
 cargo build -q -p harness || status=1
@@ -42,7 +48,7 @@ run_harness --matrix-smp 1,2,4,8 qemu/scenarios/boot
 echo "== serial scenarios"
 run_harness qemu/scenarios
 
-echo "== unload: stale-access probe on 4 and 8 cores, race stress on 4"
+echo "== unload: stale-access probe and race stress on 4 and 8 cores"
 run_harness qemu/unload
 
 echo "== EXTRA_MODULES: rebuild with a module file from another directory, then back"

@@ -18,16 +18,6 @@ pub struct PerCpu {
     /// Set when a thread is made runnable on this core: the idle loop takes the kernel lock
     /// only then.
     pub need_resched: AtomicBool,
-    /// The last cross-core sync this core answered (see `sync`).
-    pub sync_acked: AtomicU64,
-    /// Quiescent points this core has passed (syncs answered).
-    pub quiescent: AtomicU64,
-    /// Idle, running no thread, user half pointing at the empty tree. Set and cleared only
-    /// while holding the kernel lock, so a sync (which holds it) sees a stable value.
-    pub idle: AtomicBool,
-    /// A sync that invalidates ASIDs skipped this core because it was idle: it invalidates its
-    /// whole TLB when it answers, before it runs a thread again.
-    pub flush_all: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -37,10 +27,6 @@ const INIT: PerCpu = PerCpu {
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
     need_resched: AtomicBool::new(false),
-    sync_acked: AtomicU64::new(0),
-    quiescent: AtomicU64::new(0),
-    idle: AtomicBool::new(false),
-    flush_all: AtomicBool::new(false),
 };
 
 static mut PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

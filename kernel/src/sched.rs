@@ -485,9 +485,9 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
             return ctx;
         }
         k.leave_user_space();
-        let me = percpu::this();
-        me.idle.store(true, Ordering::Relaxed); // under the lock: see `crate::sync`
+        crate::sync::enter_idle(); // under the lock: see `crate::sync`
         drop(k);
+        let me = percpu::this();
         while !me.need_resched.load(Ordering::Acquire) {
             // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives
             // between the check and the WFI is not missed; it is then taken in the short
@@ -497,10 +497,6 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
             cpu::irq_disable();
         }
         k = lock();
-        me.idle.store(false, Ordering::Relaxed);
-        // Requests skipped while idle are answered before any thread runs here.
-        if crate::sync::pending() {
-            crate::sync::answer();
-        }
+        crate::sync::leave_idle(); // answers the requests skipped while idle
     }
 }

@@ -8,6 +8,7 @@
 //! - [`frames`]: the physical frame allocator's bookkeeping (who owns which 4 KiB frame).
 //! - [`cmdline`]: the kernel command line (`/chosen/bootargs`).
 //! - [`cdt`]: the capability derivation tree (copy, mint, move, delete, revoke).
+//! - [`xsync`]: the cross-core sync's protocol (TLB shootdown and quiescence), loom-checked.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -18,3 +19,5 @@ pub mod cdt;
 pub mod cmdline;
 pub mod frames;
 pub mod pte;
+pub mod xsync;
+mod loom_shim;
