@@ -151,9 +151,10 @@ commands:
                   undef); the kernel must stop it and carry on
   ktest [FILTER]  run the kernel test suite (the tests whose names contain FILTER)
   bench           time a null syscall, a call+reply between address spaces, a cross-core sync
-  stress [N [SEED]]  unload and reload 'hello' N times (default 1000) while clients on every
-                  core open, call and close sessions on it
+  stress [N [SEED]]  unload and reload 'buffer' N times (default 1000) while clients on every
+                  core open, call and close sessions on it and read the page it shares
   probe           force-unload 'buffer' while a thread on another core reads its shared page
+  force-probe     force-unload 'spinner' while one call is in progress in it and one queued
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
@@ -197,6 +198,7 @@ fn shell() {
                 stress::stress(n, seed);
             }
             "probe" => stress::probe(),
+            "force-probe" => stress::force_probe(),
             "bench-modules" => stress::bench_modules(words.next().and_then(|w| w.parse().ok()).unwrap_or(20)),
             "panic" => {
                 let e = sys::debug_panic();

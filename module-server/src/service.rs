@@ -53,7 +53,7 @@ pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpo
 fn release(shared: &'static Shared) {
     if shared.unload.close() == Closed::CompleteRemoval {
         println!("rmmod: last reference to {} closed: removing it now", shared.name);
-        remove(shared.id);
+        remove(shared.id, false);
     }
 }
 
@@ -70,18 +70,20 @@ pub fn close(id: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes module `id` for good: its exit routine (if it still runs), then revoking its quota
-/// destroys every object it had — thread, address space, endpoint (every session capability),
-/// frames (unmapped from every address space, also clients', with the cross-core sync) — and
-/// the memory goes back to the boot quota.
-fn remove(id: u32) {
+/// Removes module `id` for good: its exit routine (if it still runs, and unless `forced`: a
+/// forced removal must not wait for a module that may be busy or stuck), then revoking its
+/// quota destroys every object it had — thread, address space, endpoint (every session
+/// capability: calls queued on it or in progress end with an error), frames (unmapped from
+/// every address space, also clients', with the cross-core sync) — and the memory goes back
+/// to the boot quota.
+fn remove(id: u32, forced: bool) {
     let m = {
         let mut reg = REGISTRY.lock();
         let Some(pos) = reg.modules.iter().position(|m| m.id == id) else { return };
         reg.modules.remove(pos)
     };
     sessions::withdraw(id);
-    if !m.failed {
+    if !m.failed && !forced {
         // The exit routine: the module answers and stops its thread.
         let _ = sys::call_ep(m.shared.ep.cptr(), &urt::sys::Message::new(modsdk::EXIT, &[]), CPtr::NONE);
     }
@@ -150,7 +152,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         };
         return match shared.unload.force(&mut sync, &mut hook) {
             Ok(refs) => {
-                remove(id);
+                remove(id, true);
                 Ok(format!("rmmod: {name} force-removed; {refs} references revoked"))
             }
             Err(state) => Err(format!("rmmod: {name}: already {state}")),
@@ -179,7 +181,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         Outcome::Deferred(refs) => Ok(format!("rmmod: {name} going: removed when its last {refs} references close{raced}")),
         Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
         Outcome::Removed => {
-            remove(id);
+            remove(id, false);
             Ok(format!("rmmod: {name} removed"))
         }
     }

@@ -401,3 +401,103 @@ pub fn bench_modules(n: u64) {
     println!("bench: insmod+rmmod of hello: {}.{:03} ms/cycle over {n} cycles (counter ticks {ticks} at {hz} Hz)", ns / 1_000_000, ns / 1000 % 1000);
     println!("bench: insmod+rmmod of hello: ~{ns} guest instructions/cycle (valid under -icount shift=0)");
 }
+
+/// What each force-probe client's call ended with: 0 = not yet, 1 = answered, 2 + error code.
+static FORCE_CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Set by each force-probe client just before it calls.
+static FORCE_CALLING: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+/// A force-probe client: `arg` = index (0, 1) << 32 | the session capability's slot. Client 0
+/// asks `spinner` to spin for 5 s (its call is in progress in the module); client 1 calls
+/// once client 0 is in (its call waits in the endpoint's queue).
+extern "C" fn force_client(arg: u64) -> u64 {
+    let (i, cap) = ((arg >> 32) as usize, CPtr(arg & 0xffff_ffff));
+    if i == 1 {
+        time::wait_for(1000, || FORCE_CALLING[0].load(Ordering::Acquire));
+    }
+    let ask = if i == 0 { "spin 5000" } else { "spin 1" };
+    FORCE_CALLING[i].store(true, Ordering::Release);
+    let r = sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, ask), CPtr::NONE);
+    let code = match r {
+        Ok(_) => 1,
+        Err(e) => 2 + e as u64,
+    };
+    FORCE_CALLS[i].store(code, Ordering::Release);
+    code
+}
+
+/// `force-probe`: `rmmod --force` while one client's call is in progress in the module (it
+/// spins for 5 s) and another's waits in the queue, both on other cores: both calls must end
+/// with an error at once (long before the 5 s), the server must not wait for the module, and
+/// the next call on either session gets a clear error.
+pub fn force_probe() {
+    let cores = sys::system_info(InfoKey::Cores).unwrap_or(1) as usize;
+    if cores < 3 {
+        return println!("force-probe: needs three cores; skipped");
+    }
+    let free_before = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    if let Err(e) = loader::insmod("spinner") {
+        return println!("error: force-probe: {e}");
+    }
+    let mut sessions = [(0u64, CPtr::NONE); 2];
+    for s in sessions.iter_mut() {
+        match service::open("spinner", 0, 0) {
+            Ok((id, cap)) => *s = (id, cap.cptr()),
+            Err(e) => return println!("error: force-probe: open: {e}"),
+        }
+    }
+    for i in 0..2 {
+        FORCE_CALLS[i].store(0, Ordering::Release);
+        FORCE_CALLING[i].store(false, Ordering::Release);
+    }
+    let mut clients = alloc::vec::Vec::new();
+    for (i, (_, cap)) in sessions.iter().enumerate() {
+        match thread::spawn(force_client, (i as u64) << 32 | cap.0, Some(1 + i)) {
+            Ok(h) => clients.push(h),
+            Err(e) => return println!("error: force-probe: client {i}: {}", e.describe()),
+        }
+    }
+    // Both clients have called (client 1 only once client 0 is inside the module), and
+    // neither call has ended.
+    let called = time::wait_for(2000, || FORCE_CALLING.iter().all(|c| c.load(Ordering::Acquire)));
+    for _ in 0..100 {
+        sys::yield_now(); // the calls reach the kernel
+    }
+    let before = FORCE_CALLS.each_ref().map(|c| c.load(Ordering::Acquire));
+    let start = time::ticks();
+    let r = service::rmmod("spinner", Mode::Busy, true);
+    let ended = time::wait_for(2000, || FORCE_CALLS.iter().all(|c| c.load(Ordering::Acquire) != 0));
+    let ms = (time::ticks() - start) * 1000 / time::hz();
+    let after = FORCE_CALLS.each_ref().map(|c| c.load(Ordering::Acquire));
+    for c in clients {
+        let _ = c.join();
+    }
+    let next = sessions.map(|(_, cap)| sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, "spin 1"), CPtr::NONE).err());
+    for (id, _) in sessions {
+        let _ = service::close(id);
+    }
+    let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    let describe = |code: u64| match code {
+        0 => alloc::string::String::from("still waiting"),
+        1 => alloc::string::String::from("answered"),
+        c => abi::Error::from_code(c - 2).map_or(alloc::format!("error {}", c - 2), |e| alloc::string::String::from(e.describe())),
+    };
+    println!(
+        "force-probe: rmmod --force: {r:?}; in-progress call: {}; queued call: {}; ended {ms} ms after the rmmod began; next calls: {next:?}; free_frames before={free_before} after={free_after}",
+        describe(after[0]),
+        describe(after[1])
+    );
+    let ok = called
+        && before == [0, 0]
+        && r.is_ok()
+        && ended
+        && after.iter().all(|&c| c >= 2)
+        && ms < 2000
+        && next.iter().all(Option::is_some)
+        && free_after == free_before;
+    if ok {
+        println!("force-probe ok: both calls ended with an error at once, the next calls fail, free_frames as before");
+    } else {
+        println!("force-probe FAILED (calls seen in progress before the rmmod: {before:?})");
+    }
+}
