@@ -132,7 +132,7 @@ pub fn init(cores: usize) {
 pub fn lock() -> Guard {
     let k = KERNEL.get().expect("scheduler used before init");
     loop {
-        if let Some(g) = k.try_lock() {
+        if let Some(g) = k.try_lock_weak() {
             return g;
         }
         while k.is_locked() {
