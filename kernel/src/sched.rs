@@ -312,34 +312,34 @@ impl Kernel {
     }
 
     /// The cross-core sync for address space `vs`: every core that may hold TLB entries of its
-    /// ASID invalidates them and passes a quiescent point before this returns. Afterwards only
-    /// the cores running it right now may hold its entries again. Returns the cores that did
-    /// not answer (reported in the log by `sync`).
-    pub fn shootdown(&mut self, vs: ObjId) -> crate::sync::CoreSet {
-        self.shootdown_many(&[vs])
+    /// ASID invalidates them and passes a quiescent point before this returns (a late core is
+    /// named in the log and waited for). Afterwards only the cores running it right now may
+    /// hold its entries again.
+    pub fn shootdown(&mut self, vs: ObjId) {
+        self.shootdown_many(&[vs]);
     }
 
     /// [`Kernel::shootdown`] for several address spaces at once: one sync, sent to the union
     /// of the cores that may hold any of their ASIDs. Nothing to do if `vss` is empty.
-    pub fn shootdown_many(&mut self, vss: &[ObjId]) -> crate::sync::CoreSet {
+    pub fn shootdown_many(&mut self, vss: &[ObjId]) {
         let (mut asids, mut targets) = (Vec::with_capacity(vss.len()), 0);
         for v in vss.iter().filter_map(|&id| self.objects.vspace(id)) {
             asids.push(v.asid());
             targets |= v.live_on;
         }
         if asids.is_empty() {
-            return 0;
+            return;
         }
-        let missing = crate::sync::sync(targets, &asids);
+        // With ASIDs the sync returns only once every target has answered.
+        crate::sync::sync(targets, &asids);
         for &vs in vss {
             let running = (0..self.cores)
                 .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
                 .fold(0, |m, c| m | 1 << c);
             if let Some(v) = self.objects.vspace_mut(vs) {
-                v.live_on = running | (missing & v.live_on); // a late core may still hold it
+                v.live_on = running;
             }
         }
-        missing
     }
 
     /// Lets go of `core`'s current thread if it no longer runs there (blocked, stopped, moved,
