@@ -174,16 +174,24 @@ impl Kernel {
         Ok(n)
     }
 
-    /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index).
-    pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 5], Error> {
+    /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index, waiting).
+    pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 6], Error> {
         let f = self.lookup(cspace, cptr)?;
-        let kind = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?.kind();
+        let object = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?;
+        let kind = object.kind();
+        // What a test may order its steps by (see `abi::Syscall::CapInfo`).
+        let waiting = match object {
+            Object::Endpoint(e) if e.senders => e.queue.len() as u64,
+            Object::Notification(n) => n.waiters.len() as u64,
+            Object::Tcb(t) => u64::from(t.reply_to.is_some()),
+            _ => 0,
+        };
         let parent = match self.cdt.parent(f.slot) {
             Some(p) if p >> 16 == f.slot >> 16 => u64::from(slot_index(p)),
             _ => u64::MAX,
         };
         let descendants = self.cdt.descendants(f.slot).len() as u64;
-        Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent])
+        Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent, waiting])
     }
 
     /// Puts the original capability to a new object in `slot`, as a child of `parent` (the

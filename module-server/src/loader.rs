@@ -81,7 +81,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
     let base = pool::take(span).ok_or_else(|| format!("{}: no room in the module address pool", info.name))?;
     let mut slots = Vec::new();
     let built = build(id, &plan, bytes, base, &mut slots);
-    let ep = match built {
+    let (ep, thread) = match built {
         Ok(b) => b,
         Err(e) => {
             release_objects(&slots);
@@ -107,6 +107,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
             loading: true,
             base,
             span,
+            thread: thread.cptr(),
             slots,
             shared,
         });
@@ -148,8 +149,8 @@ pub fn release_objects(slots: &[CPtr]) {
 }
 
 /// Makes the module's objects and starts its thread. Every slot used goes into `slots` (the
-/// quota first) so a failure can be undone. Returns the endpoint.
-fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<Cap<Endpoint>, String> {
+/// quota first) so a failure can be undone. Returns the endpoint and the thread.
+fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<(Cap<Endpoint>, Cap<Tcb>), String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
     let bytes_needed = 64 * 1024 + OWN_BYTES;
@@ -221,7 +222,7 @@ fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -
     regs.x[1] = u64::from(slot::FIRST_FREE);
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
     tcb.resume().map_err(|e| kerr("resume", e))?;
-    Ok(ep)
+    Ok((ep, tcb))
 }
 
 /// The root-CNode slot index of a CNode capability (for two-level CPtrs).

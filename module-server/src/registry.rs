@@ -55,6 +55,8 @@ pub struct Module {
     pub base: u64,
     /// Pages of address space it spans (image, guard, stack, IPC buffer).
     pub span: u64,
+    /// The server's capability to the module's thread (one of `slots`).
+    pub thread: CPtr,
     /// Server slots holding the module's capabilities, its quota first (every object of the
     /// module was made from it); emptied when the module's objects are released.
     pub slots: Vec<CPtr>,

@@ -404,19 +404,14 @@ pub fn bench_modules(n: u64) {
 
 /// What each force-probe client's call ended with: 0 = not yet, 1 = answered, 2 + error code.
 static FORCE_CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-/// Set by each force-probe client just before it calls.
-static FORCE_CALLING: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 
 /// A force-probe client: `arg` = index (0, 1) << 32 | the session capability's slot. Client 0
-/// asks `spinner` to spin for 5 s (its call is in progress in the module); client 1 calls
-/// once client 0 is in (its call waits in the endpoint's queue).
+/// asks `spinner` to spin until it is removed (its call is in progress in the module); client 1
+/// asks for a short spin, started only once the kernel reports client 0's call inside the
+/// module, so its call waits in the endpoint's queue.
 extern "C" fn force_client(arg: u64) -> u64 {
     let (i, cap) = ((arg >> 32) as usize, CPtr(arg & 0xffff_ffff));
-    if i == 1 {
-        time::wait_for(1000, || FORCE_CALLING[0].load(Ordering::Acquire));
-    }
-    let ask = if i == 0 { "spin 5000" } else { "spin 1" };
-    FORCE_CALLING[i].store(true, Ordering::Release);
+    let ask = if i == 0 { "spin forever" } else { "spin 1" };
     let r = sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, ask), CPtr::NONE);
     let code = match r {
         Ok(_) => 1,
@@ -426,10 +421,16 @@ extern "C" fn force_client(arg: u64) -> u64 {
     code
 }
 
+/// How long the force probe waits for a state the kernel reports (generous: slow emulation).
+const FORCE_WAIT_MS: u64 = 20_000;
+
 /// `force-probe`: `rmmod --force` while one client's call is in progress in the module (it
-/// spins for 5 s) and another's waits in the queue, both on other cores: both calls must end
-/// with an error at once (long before the 5 s), the server must not wait for the module, and
-/// the next call on either session gets a clear error.
+/// spins until the module is removed) and another's waits in the queue, both on other cores.
+/// The order is established from what the kernel reports (`CapInfo`'s `waiting`): the module's
+/// thread serves a call before the second client starts, and the endpoint has one queued
+/// caller before the rmmod. Both calls must end with an error (the first never would on its
+/// own: the server must not wait for the module), and the next call on either session gets a
+/// clear error.
 pub fn force_probe() {
     let cores = sys::system_info(InfoKey::Cores).unwrap_or(1) as usize;
     if cores < 3 {
@@ -439,6 +440,10 @@ pub fn force_probe() {
     if let Err(e) = loader::insmod("spinner") {
         return println!("error: force-probe: {e}");
     }
+    let Some((thread, ep)) = REGISTRY.lock().by_name("spinner").map(|m| (m.thread, m.shared.ep.cptr())) else {
+        return println!("error: force-probe: spinner not in the registry after insmod");
+    };
+    let waiting = |cap: CPtr| sys::cap_info(cap).map_or(u64::MAX, |i| i.waiting);
     let mut sessions = [(0u64, CPtr::NONE); 2];
     for s in sessions.iter_mut() {
         match service::open("spinner", 0, 0) {
@@ -446,31 +451,38 @@ pub fn force_probe() {
             Err(e) => return println!("error: force-probe: open: {e}"),
         }
     }
-    for i in 0..2 {
-        FORCE_CALLS[i].store(0, Ordering::Release);
-        FORCE_CALLING[i].store(false, Ordering::Release);
+    for c in &FORCE_CALLS {
+        c.store(0, Ordering::Release);
     }
     let mut clients = alloc::vec::Vec::new();
+    let mut observed = [false; 2];
     for (i, (_, cap)) in sessions.iter().enumerate() {
         match thread::spawn(force_client, (i as u64) << 32 | cap.0, Some(1 + i)) {
             Ok(h) => clients.push(h),
             Err(e) => return println!("error: force-probe: client {i}: {}", e.describe()),
         }
+        // Client 0: the module's thread serves its call. Client 1: its call is queued.
+        observed[i] = if i == 0 {
+            time::wait_for(FORCE_WAIT_MS, || waiting(thread) == 1)
+        } else {
+            time::wait_for(FORCE_WAIT_MS, || waiting(ep) == 1)
+        };
+        if !observed[i] {
+            break;
+        }
     }
-    // Both clients have called (client 1 only once client 0 is inside the module), and
-    // neither call has ended.
-    let called = time::wait_for(2000, || FORCE_CALLING.iter().all(|c| c.load(Ordering::Acquire)));
-    for _ in 0..100 {
-        sys::yield_now(); // the calls reach the kernel
-    }
+    let serving = waiting(thread);
+    let queued = waiting(ep);
     let before = FORCE_CALLS.each_ref().map(|c| c.load(Ordering::Acquire));
     let start = time::ticks();
     let r = service::rmmod("spinner", Mode::Busy, true);
-    let ended = time::wait_for(2000, || FORCE_CALLS.iter().all(|c| c.load(Ordering::Acquire) != 0));
+    let ended = time::wait_for(FORCE_WAIT_MS, || FORCE_CALLS.iter().all(|c| c.load(Ordering::Acquire) != 0));
     let ms = (time::ticks() - start) * 1000 / time::hz();
     let after = FORCE_CALLS.each_ref().map(|c| c.load(Ordering::Acquire));
-    for c in clients {
-        let _ = c.join();
+    if ended {
+        for c in clients {
+            let _ = c.join();
+        }
     }
     let next = sessions.map(|(_, cap)| sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, "spin 1"), CPtr::NONE).err());
     for (id, _) in sessions {
@@ -487,17 +499,20 @@ pub fn force_probe() {
         describe(after[0]),
         describe(after[1])
     );
-    let ok = called
+    let ok = observed == [true, true]
         && before == [0, 0]
         && r.is_ok()
         && ended
         && after.iter().all(|&c| c >= 2)
-        && ms < 2000
         && next.iter().all(Option::is_some)
         && free_after == free_before;
     if ok {
-        println!("force-probe ok: both calls ended with an error at once, the next calls fail, free_frames as before");
+        println!("force-probe ok: both calls ended with an error, the next calls fail, free_frames as before");
     } else {
-        println!("force-probe FAILED (calls seen in progress before the rmmod: {before:?})");
+        println!(
+            "force-probe FAILED (kernel reported before the rmmod: module serving a call {observed0} ({serving}), callers queued {observed1} ({queued}); calls ended before the rmmod: {before:?})",
+            observed0 = observed[0],
+            observed1 = observed[1],
+        );
     }
 }

@@ -165,7 +165,11 @@ pub enum Syscall {
     /// Describes the capability in `a0`: `r1` = [`ObjectType`] | rights << 8, `r2` = badge,
     /// `r3` = object id (the same for every capability to one object), `r4` = number of
     /// capabilities derived from it (all depths), `r5` = its parent's slot index if the parent
-    /// is in the same CNode, else `u64::MAX`.
+    /// is in the same CNode, else `u64::MAX`, `r6` = what waits on the object now: for an
+    /// endpoint, the threads queued to send (callers not yet received); for a notification, the
+    /// threads waiting; for a thread, 1 if it has received a `Call` it has not answered yet
+    /// (it is serving a call), else 0; for other objects 0. Tests order their steps by it
+    /// instead of by timing.
     CapInfo = 23,
     /// Creates an object, charged to the quota `a0` ([`Rights::WRITE`]), and puts its original
     /// capability (all rights) in the empty slot `a2` as a child of the quota capability — so

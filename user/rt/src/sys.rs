@@ -356,6 +356,9 @@ pub struct CapInfo {
     pub descendants: u64,
     /// Its parent's slot index, if the parent sits in the same CNode.
     pub parent: Option<u64>,
+    /// What waits on the object now: an endpoint's queued senders, a notification's waiters;
+    /// for a thread, 1 while it serves a call it has not answered (see [`Syscall::CapInfo`]).
+    pub waiting: u64,
 }
 
 /// [`Syscall::CapInfo`].
@@ -367,6 +370,7 @@ pub fn cap_info(cap: CPtr) -> Result<CapInfo, Error> {
         object: r[3],
         descendants: r[4],
         parent: (r[5] != u64::MAX).then_some(r[5]),
+        waiting: r[6],
     })
 }
 
