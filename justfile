@@ -25,9 +25,23 @@ build *ARGS: setup
 qemu *ARGS: (build ARGS)
     @qemu/run.sh {{ARGS}}
 
-# Host unit tests, then every serial scenario in QEMU; ends with `N passed, N failed`.
+# Lint, host unit tests and loom models, then every serial scenario in QEMU; prints the stage it
+# is in and ends with `N passed, N failed` (non-zero exit on any failure).
 test: build
     @qemu/test.sh
+
+# The flake finder: every scenario (boot, scenarios, unload) N times, pass by pass, then a table
+# of how many of the N runs of each passed (failing runs' logs under target/harness-logs).
+# FILTER keeps scenarios whose name contains it, e.g. `just test-repeat 10 race-4`.
+test-repeat N FILTER="": build
+    @cargo build -q -p harness
+    @target/debug/harness --repeat {{N}} {{ if FILTER == "" { "" } else { "--filter " + FILTER } }} qemu/scenarios/boot qemu/scenarios qemu/unload
+
+# Mutation testing (cargo-mutants) of the host-tested logic: kernel/logic, user/modfmt,
+# user/unload. Writes the caught/missed/unviable/timeout counts to target/mutants/summary.txt;
+# missed mutants that are explained are listed in .cargo/mutants-explained.txt.
+mutants *ARGS:
+    @qemu/mutants.sh {{ARGS}}
 
 # Cost figures under `-icount shift=0` (guest instructions): null syscall, call+reply round trip.
 # A benchmark, not a test: it reports numbers (see README "Measured").
@@ -51,9 +65,7 @@ gdb *ARGS: build
 symbolize +ADDRS:
     @gdb-multiarch -batch -nx -ex 'file target/{{kernel_target}}/release/kernel' {{ replace_regex(ADDRS, '(\S+)', "-ex 'info symbol $1' -ex 'info line *$1'") }}
 
-# Static checks: formatting and clippy on host and target crates.
+# Static checks: formatting and clippy (-D warnings) on host and target crates (`just test` runs
+# it first).
 lint:
-    cargo fmt --all --check
-    cargo clippy --all-targets -- -D warnings
-    cargo clippy --release -p module-server --target {{user_target}} -- -D warnings
-    cargo clippy --release -p kernel --target {{kernel_target}} -- -D warnings
+    @qemu/lint.sh

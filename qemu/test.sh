@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# `just test`: the host unit tests, then every serial scenario in QEMU (the boot scenarios on
-# 1, 2, 4 and 8 cores, the rest on the default 4). Ends with one line `N passed, N failed` that
-# counts both, and exits non-zero if anything failed.
+# `just test`: lint (fmt + clippy, counted as one test), the host unit tests and loom models,
+# then every serial scenario in QEMU (the boot scenarios on 1, 2, 4 and 8 cores, the rest on
+# the default 4). Each stage is announced with the time since the start. Ends with one line
+# `N passed, N failed` that counts everything, and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 passed=0 failed=0 status=0
 log=target/host-tests.log
 mkdir -p target
+# No crash of QEMU or gdb leaves a core file in the tree (the harness also forbids them).
+ulimit -c 0
+started=$SECONDS
+stage_no=0
+stage() {
+    stage_no=$((stage_no + 1))
+    printf '== [%d/8, %dm%02ds] %s\n' "$stage_no" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"
+}
 
-echo "== host unit tests (cargo test)"
+stage "lint: cargo fmt --check and clippy -D warnings (qemu/lint.sh)"
+if qemu/lint.sh > target/lint.log 2>&1; then
+    echo "PASS lint"; passed=$((passed + 1))
+else
+    echo "FAIL lint (log: target/lint.log)"; tail -n 20 target/lint.log; failed=$((failed + 1)); status=1
+fi
+
+stage "host unit tests (cargo test)"
 cargo test 2>&1 | tee "$log" | grep -E '^(test result|error)|FAILED|panicked' || true
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
@@ -26,9 +42,9 @@ loom_models() {  # crate, test file: one `cargo test` under --cfg loom, counted 
         sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$loomlog")
     if [ "$st" != 0 ] && ! grep -q '^test result' "$loomlog"; then failed=$((failed + 1)); fi
 }
-echo "== loom models of the unload state machine (user/unload/tests/model.rs)"
+stage "loom models of the unload state machine (user/unload/tests/model.rs)"
 loom_models unload model
-echo "== loom models of the cross-core sync (kernel/logic/tests/sync_model.rs)"
+stage "loom models of the cross-core sync (kernel/logic/tests/sync_model.rs)"
 loom_models klogic sync_model
 
 harness=target/debug/harness
@@ -43,15 +59,15 @@ run_harness() {
     rm -f "$out"
 }
 
-echo "== serial scenarios, boot on 1, 2, 4 and 8 cores"
+stage "serial scenarios, boot on 1, 2, 4 and 8 cores"
 run_harness --matrix-smp 1,2,4,8 qemu/scenarios/boot
-echo "== serial scenarios"
+stage "serial scenarios (qemu/scenarios)"
 run_harness qemu/scenarios
 
-echo "== unload: stale-access probe and race stress on 4 and 8 cores"
+stage "unload: stale-access probe and race stress on 4 and 8 cores"
 run_harness qemu/unload
 
-echo "== EXTRA_MODULES: rebuild with a module file from another directory, then back"
+stage "EXTRA_MODULES: rebuild with a module file from another directory, then back"
 mkdir -p target/extra-modules
 cp target/archive/kv target/extra-modules/kv-built-elsewhere.elf
 rebuild() {
@@ -65,5 +81,6 @@ else
 fi
 rebuild || status=1
 
+printf '== done in %dm%02ds\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
 echo "$passed passed, $failed failed"
 [ "$status" = 0 ] && [ "$failed" = 0 ]

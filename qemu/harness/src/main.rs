@@ -114,6 +114,12 @@ struct Cli {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     matrix_smp: Vec<u32>,
+
+    /// Run everything N times (the flake finder): pass by pass, each run named NAME#K, with
+    /// the logs of failing runs kept as NAME#K.log; ends with a table of how many of the N
+    /// runs of each scenario passed, before `N passed, N failed` (which counts every run).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
 }
 
 /// Parses `--timeout-scale`: a positive number.
@@ -129,6 +135,9 @@ const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     process::install_panic_hook();
+    // No child (QEMU, gdb) leaves a core dump in the working tree: a crash is reported as a
+    // failed step with its exit status instead.
+    process::forbid_core_dumps();
     let cli = Cli::parse();
     match run_all(&cli) {
         Ok(code) => code,
@@ -196,14 +205,34 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
     };
 
     let mut tally = report::Tally::default();
+    let mut repeats = report::Repeats::default();
     // One scenario at a time: they would compete for the two or so cores otherwise.
-    for run in &runs {
-        if cli.verbose {
-            println!("RUN  {}", run.name);
+    for pass in 1..=cli.repeat {
+        if cli.repeat > 1 {
+            println!("== pass {pass} of {}", cli.repeat);
         }
-        let outcome = runner::run(&settings, run);
-        report::print_outcome(&outcome, &cli.log_dir);
-        tally.add(&outcome);
+        for run in &runs {
+            let named;
+            let run = if cli.repeat > 1 {
+                named = Run {
+                    name: format!("{}#{pass}", run.name),
+                    ..*run
+                };
+                &named
+            } else {
+                run
+            };
+            if cli.verbose {
+                println!("RUN  {}", run.name);
+            }
+            let outcome = runner::run(&settings, run);
+            report::print_outcome(&outcome, &cli.log_dir);
+            tally.add(&outcome);
+            repeats.add(&outcome, &cli.log_dir);
+        }
+    }
+    if cli.repeat > 1 {
+        print!("{}", repeats.table(cli.repeat));
     }
     println!("{}", tally.summary());
     Ok(if tally.failed == 0 {

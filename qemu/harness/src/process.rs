@@ -14,6 +14,24 @@ use std::sync::{Mutex, PoisonError};
 /// The process ids of children that have not been reaped yet.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+/// Sets this process's core-dump size limit to 0, so no child it starts (QEMU, gdb) writes a
+/// core file into the working directory when it crashes; the crash still shows in the child's
+/// exit status, which the harness reports.
+pub fn forbid_core_dumps() {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads the struct we pass and changes only this process's limits.
+    let r = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+    if r != 0 {
+        eprintln!(
+            "harness: cannot disable core dumps: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// A running child process that is killed when the guard is dropped.
 pub struct ChildGuard {
     child: Child,

@@ -84,6 +84,63 @@ impl Tally {
     }
 }
 
+/// Per scenario, how many of the repeated runs passed (`--repeat`), in first-run order.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    rows: Vec<RepeatRow>,
+}
+
+#[derive(Debug)]
+struct RepeatRow {
+    /// The run's name without its `#K` suffix.
+    name: String,
+    runs: u32,
+    passed: u32,
+    /// Failure logs of the runs that failed.
+    logs: Vec<PathBuf>,
+}
+
+impl Repeats {
+    /// Counts one run (named `NAME#K` or `NAME`); a failing run's log path is remembered.
+    pub fn add(&mut self, outcome: &Outcome, log_dir: &Path) {
+        let name = outcome.name.rsplit_once('#').map_or(outcome.name.as_str(), |(n, _)| n);
+        let index = match self.rows.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                self.rows.push(RepeatRow {
+                    name: name.to_string(),
+                    runs: 0,
+                    passed: 0,
+                    logs: Vec::new(),
+                });
+                self.rows.len() - 1
+            }
+        };
+        let row = &mut self.rows[index];
+        row.runs += 1;
+        if outcome.all_passed() {
+            row.passed += 1;
+        } else {
+            row.logs.push(log_path(log_dir, &outcome.name));
+        }
+    }
+
+    /// The table: one line per scenario, `NAME  PASSED/RUNS`, and the failing runs' logs.
+    pub fn table(&self, repeat: u32) -> String {
+        let width = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        let mut out = format!("repeat: {repeat} runs of each scenario\n");
+        for row in &self.rows {
+            let verdict = if row.passed == row.runs { "green" } else { "FLAKY" };
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "  {:width$}  {:>3}/{:<3} {verdict}", row.name, row.passed, row.runs);
+            for log in &row.logs {
+                let _ = writeln!(out, "  {:width$}    log: {}", "", log.display());
+            }
+        }
+        out
+    }
+}
+
 /// Prints the last `count` lines of `text`, indented, under a heading (nothing if empty).
 fn print_tail(what: &str, text: &str, count: usize) {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
@@ -179,6 +236,31 @@ mod tests {
             gdb_log: String::new(),
             sub_results,
         }
+    }
+
+    #[test]
+    fn repeats_count_runs_per_scenario_and_keep_failing_logs() {
+        let mut repeats = Repeats::default();
+        let dir = Path::new("logs");
+        for (pass, subs) in [
+            (1, vec![sub("a", None)]),
+            (2, vec![sub("a", Some("boom"))]),
+            (3, vec![sub("a", None)]),
+        ] {
+            let mut o = outcome(subs);
+            o.name = format!("ktest@smp=2#{pass}");
+            repeats.add(&o, dir);
+        }
+        let mut other = outcome(Vec::new());
+        other.name = "boot#1".into();
+        repeats.add(&other, dir);
+        let table = repeats.table(3);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "repeat: 3 runs of each scenario");
+        assert!(lines[1].contains("ktest@smp=2") && lines[1].contains("2/3") && lines[1].ends_with("FLAKY"), "{table}");
+        assert!(lines[2].ends_with("log: logs/ktest@smp=2#2.log"), "{table}");
+        assert!(lines[3].contains("boot") && lines[3].contains("1/1") && lines[3].ends_with("green"), "{table}");
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]
