@@ -13,22 +13,16 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
 
     println!("cargo:rerun-if-env-changed=ROOT_TASK_ELF");
-    let elf = std::env::var("ROOT_TASK_ELF").map(PathBuf::from).unwrap_or_else(|_| {
-        root.join("target/root-task.elf")
-    });
+    let elf = std::env::var("ROOT_TASK_ELF").map(PathBuf::from).unwrap_or_else(|_| root.join("target/root-task.elf"));
     if !elf.exists() {
-        panic!(
-            "the root task ELF {} does not exist: build it first (`just build` does both)",
-            elf.display()
-        );
+        panic!("the root task ELF {} does not exist: build it first (`just build` does both)", elf.display());
     }
     println!("cargo:rerun-if-changed={}", elf.display());
     println!("cargo:rustc-env=ROOT_TASK_ELF={}", elf.display());
 
     println!("cargo:rerun-if-env-changed=BOOT_ARCHIVE");
-    let archive = std::env::var("BOOT_ARCHIVE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/boot-archive.bin"));
+    let archive =
+        std::env::var("BOOT_ARCHIVE").map(PathBuf::from).unwrap_or_else(|_| root.join("target/boot-archive.bin"));
     if !archive.exists() {
         panic!("the boot archive {} does not exist: `just build` packs it", archive.display());
     }

@@ -23,7 +23,11 @@ pub fn init(pointer: u64, kernel_phys: u64) -> Result<&'static BoardConfig<'stat
 
 /// Physical address of the device tree (for reserving it).
 pub fn fdt_phys(pointer: u64, kernel_phys: u64) -> u64 {
-    if pointer != 0 { pointer } else { kernel_phys & !((1 << 30) - 1) }
+    if pointer != 0 {
+        pointer
+    } else {
+        kernel_phys & !((1 << 30) - 1)
+    }
 }
 
 /// The configuration, if [`init`] has succeeded (the panic handler asks before using it).

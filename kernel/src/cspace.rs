@@ -108,7 +108,13 @@ impl Kernel {
 
     /// Like [`Kernel::lookup`], and the object must be a `kind` and the capability hold `rights`.
     #[inline]
-    pub fn lookup_typed(&self, cspace: Option<ObjId>, cptr: u64, kind: ObjectType, rights: Rights) -> Result<Found, Error> {
+    pub fn lookup_typed(
+        &self,
+        cspace: Option<ObjId>,
+        cptr: u64,
+        kind: ObjectType,
+        rights: Rights,
+    ) -> Result<Found, Error> {
         let f = self.lookup(cspace, cptr)?;
         let obj = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?;
         if obj.kind() != kind {
@@ -130,7 +136,13 @@ impl Kernel {
     }
 
     /// `CapCopy` / `CapMint`.
-    pub fn cap_derive(&mut self, cspace: Option<ObjId>, src: u64, dst: u64, mint: Option<(u64, u64)>) -> Result<(), Error> {
+    pub fn cap_derive(
+        &mut self,
+        cspace: Option<ObjId>,
+        src: u64,
+        dst: u64,
+        mint: Option<(u64, u64)>,
+    ) -> Result<(), Error> {
         let s = self.lookup(cspace, src)?;
         let d = self.empty_slot(cspace, dst)?;
         match mint {
@@ -206,6 +218,7 @@ impl Kernel {
     }
 
     /// `Create`: makes an object charged to quota `q` and puts its capability in `dst`.
+    #[expect(clippy::too_many_arguments, reason = "the syscall's five arguments, each named")]
     pub fn create(
         &mut self,
         cspace: Option<ObjId>,
@@ -252,7 +265,14 @@ impl Kernel {
     }
 
     /// `FrameMap`.
-    pub fn frame_map(&mut self, cspace: Option<ObjId>, frame: u64, vspace: u64, va: u64, rights: u64) -> Result<(), Error> {
+    pub fn frame_map(
+        &mut self,
+        cspace: Option<ObjId>,
+        frame: u64,
+        vspace: u64,
+        va: u64,
+        rights: u64,
+    ) -> Result<(), Error> {
         let fr = self.lookup_typed(cspace, frame, ObjectType::Frame, Rights::NONE)?;
         let vs = self.lookup_typed(cspace, vspace, ObjectType::VSpace, Rights::WRITE)?;
         let want = Rights::from_bits(rights).ok_or(Error::InvalidArgument)?;
@@ -321,7 +341,7 @@ impl Kernel {
         let vs = self.lookup_typed(cspace, vspace, ObjectType::VSpace, Rights::WRITE)?;
         let end = pages.checked_mul(abi::PAGE_SIZE).and_then(|len| va.checked_add(len));
         let end = match end {
-            Some(end) if va % abi::PAGE_SIZE == 0 && end <= abi::USER_VA_END => end,
+            Some(end) if va.is_multiple_of(abi::PAGE_SIZE) && end <= abi::USER_VA_END => end,
             _ => return Err(Error::InvalidArgument),
         };
         let v = self.objects.vspace(vs.obj).ok_or(Error::WrongType)?;

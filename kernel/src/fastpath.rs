@@ -9,8 +9,8 @@
 use crate::arch::exceptions::UserContext;
 use crate::cspace::slot_id;
 use crate::object::{ObjId, Object, State};
-use crate::sched::Kernel;
 use crate::percpu;
+use crate::sched::Kernel;
 use abi::{CPtr, MsgInfo, Rights, Syscall, MSG_REG_WORDS};
 use core::sync::atomic::Ordering;
 
@@ -78,7 +78,9 @@ fn endpoint(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Opt
 
 /// True if thread `id` can be switched to on `core` right now.
 fn can_switch_to(k: &Kernel, core: usize, id: ObjId) -> bool {
-    k.objects.tcb(id).is_some_and(|t| t.core == core && t.on_core.is_none() && t.fault.is_none() && !k.outranked(core, t.prio))
+    k.objects
+        .tcb(id)
+        .is_some_and(|t| t.core == core && t.on_core.is_none() && t.fault.is_none() && !k.outranked(core, t.prio))
 }
 
 /// Copies a short message from `from`'s registers into `to`'s, as a receive result.

@@ -69,8 +69,8 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     };
     let mut b = Builder { cnode, vspace, info, next_slot: boot_slot::IMAGE_FRAMES };
     for ph in elf.program_headers.iter().filter(|p| p.p_type == program_header::PT_LOAD) {
-        let access = Access::from_rwx(ph.is_read(), ph.is_write(), ph.is_executable())
-            .map_err(|_| LoadError::BadSegment)?;
+        let access =
+            Access::from_rwx(ph.is_read(), ph.is_write(), ph.is_executable()).map_err(|_| LoadError::BadSegment)?;
         let file_end = ph.p_offset.checked_add(ph.p_filesz).ok_or(LoadError::BadSegment)?;
         let mem_end = ph.p_vaddr.checked_add(ph.p_memsz).ok_or(LoadError::BadSegment)?;
         if file_end > ROOT_TASK.len() as u64 || ph.p_filesz > ph.p_memsz || mem_end > abi::BOOT_INFO_VA {
@@ -121,10 +121,7 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     // Last, so the quota is what is really left.
     let free = frames::free_frames() as u64;
     let heap = heap::free_bytes() as u64;
-    let quota = Quota {
-        frames: free.saturating_sub(RESERVED_FRAMES),
-        bytes: heap.saturating_sub(RESERVED_HEAP),
-    };
+    let quota = Quota { frames: free.saturating_sub(RESERVED_FRAMES), bytes: heap.saturating_sub(RESERVED_HEAP) };
     log::info!("root quota: {} frames, {} KiB of kernel heap", quota.frames, quota.bytes >> 10);
     let q = k.objects.insert(Object::Quota(quota), None);
     k.install(slot_id(cnode, boot_slot::QUOTA), q, None);
@@ -143,7 +140,14 @@ struct Builder {
 impl Builder {
     /// Makes a frame holding `bytes` (at `va`'s offset in the page), puts its capability in
     /// `slot` (or the next image-frame slot, listed in the boot info) and maps it at `va`.
-    fn add_page(&mut self, k: &mut Kernel, va: u64, access: Access, bytes: &[u8], slot: Option<u32>) -> Result<(), LoadError> {
+    fn add_page(
+        &mut self,
+        k: &mut Kernel,
+        va: u64,
+        access: Access,
+        bytes: &[u8],
+        slot: Option<u32>,
+    ) -> Result<(), LoadError> {
         let pa = frames::alloc_zeroed().ok_or(LoadError::NoMemory)?;
         copy_to_frame(pa, (va % PAGE_SIZE) as usize, bytes);
         let s = match slot {

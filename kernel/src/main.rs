@@ -129,11 +129,7 @@ fn boot_primary(fdt_pointer: u64) -> ! {
         Err(e) => log::error!("root task failed to load: {e:?}"),
     }
     log::info!("boot took {} us of guest time (virtual counter since reset)", timer::uptime_us());
-    log::info!(
-        "boot ok: cores={cores} ram_mib={} free_frames={}",
-        board.ram_bytes() >> 20,
-        mm::frames::free_frames()
-    );
+    log::info!("boot ok: cores={cores} ram_mib={} free_frames={}", board.ram_bytes() >> 20, mm::frames::free_frames());
     exceptions::enter_user(sched::finish(sched::lock()))
 }
 

@@ -24,7 +24,9 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     let location = info.location().map(|l| (l.file(), l.line(), l.column()));
     let (file, line, col) = location.unwrap_or(("<unknown>", 0, 0));
     console::write_panic_line(format_args!("[cpu{core}] KERNEL PANIC at {file}:{line}:{col}: {}", info.message()));
-    console::write_panic_line(format_args!("[cpu{core}] backtrace (frame pointers; `just symbolize ADDR...` names them):"));
+    console::write_panic_line(format_args!(
+        "[cpu{core}] backtrace (frame pointers; `just symbolize ADDR...` names them):"
+    ));
     backtrace(core);
     console::write_panic_line(format_args!("[cpu{core}] end of panic report"));
     // The panic may come before the board (and so the command line) is known.
@@ -41,7 +43,7 @@ fn backtrace(core: usize) {
     let (bottom, top) = boot::stack_bounds(core.min(klogic::board::MAX_CPUS - 1));
     let mut fp = cpu::frame_pointer();
     for depth in 0..MAX_FRAMES {
-        if fp < bottom || fp + 16 > top || fp % 8 != 0 {
+        if fp < bottom || fp + 16 > top || !fp.is_multiple_of(8) {
             break;
         }
         // SAFETY: `fp` lies inside this core's kernel stack (checked just above), which is mapped

@@ -347,7 +347,7 @@ impl Kernel {
     fn settle_current(&mut self, core: usize) -> bool {
         let Some(t) = self.current(core) else { return false };
         if t.state == State::Running && t.core == core {
-            if !self.run_queues[core].top().is_some_and(|p| p > t.prio) {
+            if self.run_queues[core].top().is_none_or(|p| p <= t.prio) {
                 return true;
             }
             self.current_mut(core).expect("checked").state = State::Runnable; // outranked

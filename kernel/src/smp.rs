@@ -136,8 +136,8 @@ pub fn self_test_primary(cores: usize) -> bool {
     crate::arch::cpu::irq_disable();
     let mut acked = 0;
     let mut ok = all_done;
-    for core in 0..cores {
-        let mask = SELFTEST_ACKED[core].load(Ordering::Acquire);
+    for (core, acked_by) in SELFTEST_ACKED.iter().enumerate().take(cores) {
+        let mask = acked_by.load(Ordering::Acquire);
         for other in (0..cores).filter(|&o| o != core) {
             if mask & (1 << other) != 0 {
                 acked += 1;

@@ -150,7 +150,13 @@ pub fn release_objects(slots: &[CPtr]) {
 
 /// Makes the module's objects and starts its thread. Every slot used goes into `slots` (the
 /// quota first) so a failure can be undone. Returns the endpoint and the thread.
-fn build(id: u32, plan: &Plan, bytes: &[u8], base: u64, slots: &mut Vec<CPtr>) -> Result<(Cap<Endpoint>, Cap<Tcb>), String> {
+fn build(
+    id: u32,
+    plan: &Plan,
+    bytes: &[u8],
+    base: u64,
+    slots: &mut Vec<CPtr>,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
     let bytes_needed = 64 * 1024 + OWN_BYTES;

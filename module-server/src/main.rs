@@ -21,10 +21,10 @@ mod stress;
 
 use abi::{boot_slot, CPtr, Error, InfoKey};
 use alloc::vec::Vec;
+use ktest::probe::{self, Probe};
 use modfmt::archive::{self, Entry};
 use registry::Registry;
 use urt::cap::{Cap, Endpoint};
-use ktest::probe::{self, Probe};
 use urt::sys;
 use urt::thread::{self, JoinHandle};
 use urt::{print, println};
@@ -62,7 +62,8 @@ pub fn archive_entries() -> &'static [Entry<'static>] {
         let info = urt::cspace::boot_info();
         // SAFETY: the kernel maps the boot archive read-only at BOOT_ARCHIVE_VA, `archive_bytes`
         // long, before the root task starts, and never unmaps it (ABI).
-        let bytes = unsafe { core::slice::from_raw_parts(abi::BOOT_ARCHIVE_VA as *const u8, info.archive_bytes as usize) };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(abi::BOOT_ARCHIVE_VA as *const u8, info.archive_bytes as usize) };
         match archive::parse(bytes) {
             Ok(e) => e,
             Err(e) => {
@@ -208,9 +209,8 @@ fn shell() {
                 let e = sys::power_off();
                 println!("error: power off failed: {}", e.describe());
             }
-            "insmod" | "rmmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive" | "poke" => {
-                shell::module_command(command, input)
-            }
+            "insmod" | "rmmod" | "lsmod" | "modinfo" | "open" | "invoke" | "close" | "call" | "caps" | "archive"
+            | "poke" => shell::module_command(command, input),
             other => println!("error: unknown command '{other}' (type 'help')"),
         }
     }

@@ -131,7 +131,10 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         let dependents: Vec<String> = reg
             .modules
             .iter()
-            .filter(|d| d.id != m.id && registry::held_by(d.id).iter().any(|s| sessions::get(*s).is_some_and(|(t, _, _)| t == m.id)))
+            .filter(|d| {
+                d.id != m.id
+                    && registry::held_by(d.id).iter().any(|s| sessions::get(*s).is_some_and(|(t, _, _)| t == m.id))
+            })
             .map(|d| d.name.clone())
             .collect();
         if !dependents.is_empty() {
@@ -177,8 +180,12 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
     let raced = race_session.map_or(String::new(), |s| format!(" (session {s} opened inside the window)"));
     match outcome {
         Outcome::InUse(refs) => Err(format!("rmmod: {name}: in use by {} ({refs} references)", users.join(", "))),
-        Outcome::Busy(refs) => Err(format!("rmmod: {name}: busy: the count rose to {refs} during the unload; it stays live{raced}")),
-        Outcome::Deferred(refs) => Ok(format!("rmmod: {name} going: removed when its last {refs} references close{raced}")),
+        Outcome::Busy(refs) => {
+            Err(format!("rmmod: {name}: busy: the count rose to {refs} during the unload; it stays live{raced}"))
+        }
+        Outcome::Deferred(refs) => {
+            Ok(format!("rmmod: {name} going: removed when its last {refs} references close{raced}"))
+        }
         Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
         Outcome::Removed => {
             remove(id, false);
@@ -220,7 +227,8 @@ pub extern "C" fn serve(opener: u64) -> u64 {
         let module = got.badge as u32;
         match got.msg.label {
             FAULT_LABEL => {
-                let kind = FaultKind::from_number(got.msg.word(0)).map_or(String::from("unknown"), |k| format!("{k:?}"));
+                let kind =
+                    FaultKind::from_number(got.msg.word(0)).map_or(String::from("unknown"), |k| format!("{k:?}"));
                 let why = format!("{kind} fault at address {:#x}, pc {:#x}", got.msg.word(1), got.msg.word(2));
                 fail(module, &why); // its thread goes with it: no reply
             }

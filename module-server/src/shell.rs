@@ -2,12 +2,12 @@
 
 use crate::registry::{self, State};
 use crate::{archive_entries, loader, service, sessions, REGISTRY};
-use alloc::collections::BTreeMap;
-use unload::Mode;
 use abi::{CPtr, ObjectType};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use modfmt::elf::{self, Limits};
+use unload::Mode;
 use urt::cap::{Cap, Endpoint};
 use urt::{println, sys};
 

@@ -108,7 +108,9 @@ extern "C" fn client(opener: u64) -> u64 {
                     Some(v) if v == t => PAGE_READS.fetch_add(1, Ordering::Relaxed),
                     Some(v) => {
                         if STALE.fetch_add(1, Ordering::Relaxed) == 0 {
-                            println!("stress: client {opener}: stale access: read {v:#x} where the page had token {t:#x}");
+                            println!(
+                                "stress: client {opener}: stale access: read {v:#x} where the page had token {t:#x}"
+                            );
                         }
                         token = None;
                         0
@@ -218,16 +220,22 @@ pub fn stress(cycles: u64, seed: u64) {
     let _ = sys::send(fault_ep.cptr(), &Message::new(fixup::STOP_LABEL, &[]));
     let recovered = handler.join().unwrap_or(0);
     drop(fault_ep);
-    let leftover = REGISTRY.lock().by_name("buffer").map(|m| (m.shared.unload.refs(), registry::kernel_refs(m), registry::use_count(m.id)));
+    let leftover = REGISTRY
+        .lock()
+        .by_name("buffer")
+        .map(|m| (m.shared.unload.refs(), registry::kernel_refs(m), registry::use_count(m.id)));
     let final_rm = service::rmmod("buffer", Mode::Busy, false);
     let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
     let [opens, calls_ok, call_errors, refused, reads, gone, stale, client_errors] =
-        [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED, &PAGE_READS, &PAGE_GONE, &STALE, &CLIENT_ERRORS].map(|c| c.load(Ordering::Relaxed));
+        [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED, &PAGE_READS, &PAGE_GONE, &STALE, &CLIENT_ERRORS]
+            .map(|c| c.load(Ordering::Relaxed));
     println!(
         "stress: seed={seed} cores={cores} clients={clients} cycles={removed} opens={opens} calls_ok={calls_ok} call_errors={call_errors} refused={refused} busy={busy} in_use={in_use}"
     );
     println!("stress: {spent}");
-    println!("stress: page reads {reads}, pages gone (read faulted, recovered: {recovered}) {gone}, stale accesses {stale}");
+    println!(
+        "stress: page reads {reads}, pages gone (read faulted, recovered: {recovered}) {gone}, stale accesses {stale}"
+    );
     let mut failures = alloc::vec::Vec::new();
     if stale != 0 {
         failures.push(alloc::format!("{stale} stale accesses: a client read a removed module's page"));
@@ -372,7 +380,9 @@ pub fn probe() {
         stopped.is_some()
     );
     match (stopped, saw) {
-        (Some(_), false) => println!("probe ok: the reader faulted cleanly after the unmap and never saw the reused frames"),
+        (Some(_), false) => {
+            println!("probe ok: the reader faulted cleanly after the unmap and never saw the reused frames")
+        }
         (_, true) => println!("probe FAILED: the reader saw the marker written into a reused frame (stale access)"),
         (None, false) => println!("probe FAILED: the reader was not stopped by a fault after the unmap"),
     }
@@ -398,7 +408,11 @@ pub fn bench_modules(n: u64) {
     }
     let ticks = urt::time::ticks() - start;
     let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz) / u128::from(n.max(1));
-    println!("bench: insmod+rmmod of hello: {}.{:03} ms/cycle over {n} cycles (counter ticks {ticks} at {hz} Hz)", ns / 1_000_000, ns / 1000 % 1000);
+    println!(
+        "bench: insmod+rmmod of hello: {}.{:03} ms/cycle over {n} cycles (counter ticks {ticks} at {hz} Hz)",
+        ns / 1_000_000,
+        ns / 1000 % 1000
+    );
     println!("bench: insmod+rmmod of hello: ~{ns} guest instructions/cycle (valid under -icount shift=0)");
 }
 
@@ -484,7 +498,8 @@ pub fn force_probe() {
             let _ = c.join();
         }
     }
-    let next = sessions.map(|(_, cap)| sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, "spin 1"), CPtr::NONE).err());
+    let next =
+        sessions.map(|(_, cap)| sys::call_ep(cap, &modsdk::text_message(modsdk::TEXT, "spin 1"), CPtr::NONE).err());
     for (id, _) in sessions {
         let _ = service::close(id);
     }
@@ -492,7 +507,8 @@ pub fn force_probe() {
     let describe = |code: u64| match code {
         0 => alloc::string::String::from("still waiting"),
         1 => alloc::string::String::from("answered"),
-        c => abi::Error::from_code(c - 2).map_or(alloc::format!("error {}", c - 2), |e| alloc::string::String::from(e.describe())),
+        c => abi::Error::from_code(c - 2)
+            .map_or(alloc::format!("error {}", c - 2), |e| alloc::string::String::from(e.describe())),
     };
     println!(
         "force-probe: rmmod --force: {r:?}; in-progress call: {}; queued call: {}; ended {ms} ms after the rmmod began; next calls: {next:?}; free_frames before={free_before} after={free_after}",

@@ -298,9 +298,7 @@ impl InfoKey {
     /// Decodes a key.
     pub fn from_number(n: u64) -> Option<InfoKey> {
         use InfoKey::*;
-        [Cores, RamMib, FreeFrames, CurrentCore, Ticks, ThreadId, CounterHz]
-            .get(usize::try_from(n).ok()?)
-            .copied()
+        [Cores, RamMib, FreeFrames, CurrentCore, Ticks, ThreadId, CounterHz].get(usize::try_from(n).ok()?).copied()
     }
 }
 
@@ -695,6 +693,17 @@ impl BootInfo {
     pub const MAGIC: u64 = 0x626f_6f74_696e_666f;
 }
 
+// The address-space layout and the ABI structures' sizes, checked when the crate compiles.
+const _: () = {
+    assert!(USER_IMAGE_BASE.is_multiple_of(PAGE_SIZE) && USER_STACK_TOP.is_multiple_of(PAGE_SIZE));
+    assert!(USER_STACK_TOP < USER_VA_END && BOOT_INFO_VA < USER_STACK_TOP - USER_STACK_SIZE);
+    assert!(BOOT_ARCHIVE_VA + BOOT_ARCHIVE_MAX <= BOOT_INFO_VA);
+    assert!(USER_IMAGE_BASE < USER_STACK_TOP - USER_STACK_SIZE);
+    assert!(core::mem::size_of::<BootInfo>() as u64 <= PAGE_SIZE);
+    assert!(core::mem::size_of::<IpcBuffer>() as u64 == PAGE_SIZE);
+    assert!(core::mem::size_of::<Registers>() == 35 * 8);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,16 +760,5 @@ mod tests {
         assert_eq!(Rights::from_bits(16), None);
         assert!(Rights::READ.within(Rights::READ | Rights::WRITE));
         assert!(!Rights::ALL.within(Rights::READ));
-    }
-
-    #[test]
-    fn layout_is_sane() {
-        assert!(USER_IMAGE_BASE % PAGE_SIZE == 0 && USER_STACK_TOP % PAGE_SIZE == 0);
-        assert!(USER_STACK_TOP < USER_VA_END && BOOT_INFO_VA < USER_STACK_TOP - USER_STACK_SIZE);
-        assert!(BOOT_ARCHIVE_VA + BOOT_ARCHIVE_MAX <= BOOT_INFO_VA);
-        assert!(USER_IMAGE_BASE < USER_STACK_TOP - USER_STACK_SIZE);
-        assert!(core::mem::size_of::<BootInfo>() as u64 <= PAGE_SIZE);
-        assert_eq!(core::mem::size_of::<IpcBuffer>() as u64, PAGE_SIZE);
-        assert_eq!(core::mem::size_of::<Registers>(), 35 * 8);
     }
 }

@@ -141,9 +141,8 @@ impl<'a> BoardConfig<'a> {
 
         let mut ram = [Region::default(); MAX_RAM_REGIONS];
         let mut ram_count = 0;
-        let memory_nodes = fdt.all_nodes().filter(|n| {
-            n.property("device_type").and_then(|p| p.as_str()) == Some("memory")
-        });
+        let memory_nodes =
+            fdt.all_nodes().filter(|n| n.property("device_type").and_then(|p| p.as_str()) == Some("memory"));
         for node in memory_nodes {
             for r in node.reg().into_iter().flatten() {
                 if let (Some(size), true) = (r.size, ram_count < MAX_RAM_REGIONS) {
@@ -177,16 +176,14 @@ impl<'a> BoardConfig<'a> {
         let uart_intid = gic_intid(uart_irq.value, 0)?;
 
         let gic = fdt.find_compatible(&["arm,gic-v3"]).ok_or(BoardError::NoGicV3)?;
-        let mut gic_regs = gic.reg().ok_or(BoardError::NoGicV3)?.map(|r| Region {
-            base: r.starting_address as u64,
-            size: r.size.unwrap_or(0) as u64,
-        });
+        let mut gic_regs = gic
+            .reg()
+            .ok_or(BoardError::NoGicV3)?
+            .map(|r| Region { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 });
         let gicd = gic_regs.next().ok_or(BoardError::NoGicV3)?;
         let gicr = gic_regs.next().ok_or(BoardError::NoGicV3)?;
 
-        let psci_node = fdt
-            .find_compatible(&["arm,psci-1.0", "arm,psci-0.2"])
-            .ok_or(BoardError::NoPsci)?;
+        let psci_node = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2"]).ok_or(BoardError::NoPsci)?;
         let psci = match psci_node.property("method").and_then(|p| p.as_str()) {
             Some("hvc") => PsciConduit::Hvc,
             Some("smc") => PsciConduit::Smc,

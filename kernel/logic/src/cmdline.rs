@@ -26,7 +26,7 @@ impl<'a> CmdLine<'a> {
                 Some((k, v)) => (k == key).then_some(v),
                 None => (word == key).then_some("1"),
             })
-            .last()
+            .next_back()
     }
 
     /// True if `key` is set to `1`, `on`, `yes` or `true`.

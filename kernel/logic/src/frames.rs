@@ -61,7 +61,7 @@ impl<'b> FrameBook<'b> {
     /// A book covering `span` with every frame marked in use; [`FrameBook::add_free`] then
     /// releases the usable parts. `bitmap` must hold [`FrameBook::bitmap_words`] words.
     pub fn new(span: Region, bitmap: &'b mut [u64]) -> Option<FrameBook<'b>> {
-        if span.base % FRAME_SIZE != 0 || bitmap.len() < Self::bitmap_words(span) {
+        if !span.base.is_multiple_of(FRAME_SIZE) || bitmap.len() < Self::bitmap_words(span) {
             return None;
         }
         let half = Self::half(span);
@@ -140,7 +140,7 @@ impl<'b> FrameBook<'b> {
 
     /// Returns `count` frames starting at `pa`, exactly as [`FrameBook::alloc`] handed them out.
     pub fn free(&mut self, pa: u64, count: usize) -> Result<(), FrameError> {
-        if pa % FRAME_SIZE != 0 {
+        if !pa.is_multiple_of(FRAME_SIZE) {
             return Err(FrameError::Misaligned);
         }
         let len = count as u64 * FRAME_SIZE;

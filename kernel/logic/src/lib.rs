@@ -18,6 +18,6 @@ pub mod board;
 pub mod cdt;
 pub mod cmdline;
 pub mod frames;
+mod loom_shim;
 pub mod pte;
 pub mod xsync;
-mod loom_shim;

@@ -171,7 +171,7 @@ pub fn leaf(pa: u64, attrs: Attrs, level: u8) -> Result<u64, PteError> {
     if pa & !ADDR_MASK & !(PAGE_SIZE - 1) != 0 {
         return Err(PteError::AddressTooWide);
     }
-    if pa % leaf_size(level) != 0 {
+    if !pa.is_multiple_of(leaf_size(level)) {
         return Err(PteError::Misaligned);
     }
     let page_bit = if level == 3 { TABLE_OR_PAGE } else { 0 };
@@ -180,7 +180,7 @@ pub fn leaf(pa: u64, attrs: Attrs, level: u8) -> Result<u64, PteError> {
 
 /// A table descriptor at levels 0-2 pointing at the next-level table at `pa`.
 pub fn table(pa: u64) -> Result<u64, PteError> {
-    if pa % PAGE_SIZE != 0 {
+    if !pa.is_multiple_of(PAGE_SIZE) {
         return Err(PteError::Misaligned);
     }
     if pa & !ADDR_MASK != 0 {
@@ -211,11 +211,7 @@ pub fn decode(desc: u64, level: u8) -> Decoded {
     if level < 3 && is_table_bit {
         return Decoded::Table { pa };
     }
-    let kind = if (desc >> ATTR_INDEX_SHIFT) & 0b111 == mair::DEVICE {
-        MemKind::Device
-    } else {
-        MemKind::Normal
-    };
+    let kind = if (desc >> ATTR_INDEX_SHIFT) & 0b111 == mair::DEVICE { MemKind::Device } else { MemKind::Normal };
     let owner = if desc & AP_EL0 != 0 { Owner::User } else { Owner::Kernel };
     let no_exec = match owner {
         Owner::Kernel => desc & PXN != 0,
@@ -295,7 +291,8 @@ mod tests {
                 assert!(!(writable && exec_somewhere), "W+X in {d:#x}");
             }
         }
-        let dev = leaf(0x1000, Attrs { kind: MemKind::Device, access: Access::ReadExec, owner: Owner::Kernel }, 3).unwrap();
+        let dev =
+            leaf(0x1000, Attrs { kind: MemKind::Device, access: Access::ReadExec, owner: Owner::Kernel }, 3).unwrap();
         assert!(dev & PXN != 0 && dev & UXN != 0);
     }
 

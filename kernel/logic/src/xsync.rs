@@ -58,12 +58,22 @@ pub struct PerCore {
 impl PerCore {
     #[cfg(not(loom))]
     const fn new() -> PerCore {
-        PerCore { acked: AtomicU64::new(0), quiescent: AtomicU64::new(0), idle: AtomicBool::new(false), flush_all: AtomicBool::new(false) }
+        PerCore {
+            acked: AtomicU64::new(0),
+            quiescent: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
+            flush_all: AtomicBool::new(false),
+        }
     }
 
     #[cfg(loom)]
     fn new() -> PerCore {
-        PerCore { acked: AtomicU64::new(0), quiescent: AtomicU64::new(0), idle: AtomicBool::new(false), flush_all: AtomicBool::new(false) }
+        PerCore {
+            acked: AtomicU64::new(0),
+            quiescent: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
+            flush_all: AtomicBool::new(false),
+        }
     }
 }
 
@@ -116,7 +126,15 @@ impl<const N: usize> Sync<N> {
     /// returns the cores that had not answered (reported through [`Hw::late`]); with ASIDs it
     /// reports late cores every `bound` and waits on: the result is then always empty.
     /// `skip_others` (the test-only `skip-sync` build) leaves every other core out.
-    pub fn request(&self, hw: &impl Hw, me: usize, targets: CoreSet, asids: &[u16], bound: u64, skip_others: bool) -> CoreSet {
+    pub fn request(
+        &self,
+        hw: &impl Hw,
+        me: usize,
+        targets: CoreSet,
+        asids: &[u16],
+        bound: u64,
+        skip_others: bool,
+    ) -> CoreSet {
         if asids.len() > MAX_ASIDS {
             self.asid_count.store(usize::MAX, Ordering::Relaxed);
         } else {
@@ -232,7 +250,15 @@ mod tests {
 
     impl<'a> Fake<'a> {
         fn new(sync: &'a Sync<4>, me: usize, answer_after: Option<u64>) -> Fake<'a> {
-            Fake { sync, me, ipis: RefCell::default(), flushed: RefCell::default(), spins: Cell::new(0), answer_after, late: RefCell::default() }
+            Fake {
+                sync,
+                me,
+                ipis: RefCell::default(),
+                flushed: RefCell::default(),
+                spins: Cell::new(0),
+                answer_after,
+                late: RefCell::default(),
+            }
         }
     }
 
@@ -305,7 +331,11 @@ mod tests {
         let hw = Fake::new(&sync, 0, Some(23)); // answers after 23 spins: 4 bounds of 5 late
         assert_eq!(sync.request(&hw, 0, 0b0010, &[3], 5, false), 0);
         assert!(hw.spins.get() >= 23, "returned before the late core answered");
-        assert!(hw.late.borrow().len() >= 3 && hw.late.borrow().iter().all(|&c| c == 1), "late reports: {:?}", hw.late.borrow());
+        assert!(
+            hw.late.borrow().len() >= 3 && hw.late.borrow().iter().all(|&c| c == 1),
+            "late reports: {:?}",
+            hw.late.borrow()
+        );
         assert!(hw.flushed.borrow().contains(&(1, Some(3))));
         assert_eq!(sync.quiescent(1), 1);
     }

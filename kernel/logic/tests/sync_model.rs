@@ -59,7 +59,10 @@ impl World {
             self.tlb[me].fetch_or(bit, SeqCst);
         }
         if self.tlb[me].load(SeqCst) & bit != 0 {
-            assert!(!self.freed[asid as usize - 1].load(SeqCst), "core {me} used a stale translation of a freed frame (ASID {asid})");
+            assert!(
+                !self.freed[asid as usize - 1].load(SeqCst),
+                "core {me} used a stale translation of a freed frame (ASID {asid})"
+            );
         }
     }
 

@@ -13,8 +13,7 @@ extern "C" {
 
 /// The kernel image's physical range.
 pub fn kernel_image() -> Region {
-    let (start, end) =
-        (core::ptr::addr_of!(__kernel_start) as usize, core::ptr::addr_of!(__kernel_end) as usize);
+    let (start, end) = (core::ptr::addr_of!(__kernel_start) as usize, core::ptr::addr_of!(__kernel_end) as usize);
     Region { base: virt_to_phys(start), size: (end - start) as u64 }
 }
 

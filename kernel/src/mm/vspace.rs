@@ -66,7 +66,7 @@ impl VSpace {
         slot: Slot,
         alloc: &mut dyn FnMut() -> Option<PhysAddr>,
     ) -> Result<(), Error> {
-        if va % PAGE_SIZE != 0 || va >= abi::USER_VA_END {
+        if !va.is_multiple_of(PAGE_SIZE) || va >= abi::USER_VA_END {
             return Err(Error::InvalidArgument);
         }
         if self.mapped.contains_key(&va) || self.table.translate(va).is_some() {
@@ -138,7 +138,13 @@ impl VSpace {
 
     /// Walks `[va, va + len)` page by page, calling `f(physical address, range of the buffer)`
     /// once the whole range has been checked.
-    fn walk(&self, va: u64, len: usize, write: bool, mut f: impl FnMut(PhysAddr, core::ops::Range<usize>)) -> Result<(), Error> {
+    fn walk(
+        &self,
+        va: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(PhysAddr, core::ops::Range<usize>),
+    ) -> Result<(), Error> {
         let end = va.checked_add(len as u64).ok_or(Error::BadAddress)?;
         if end > abi::USER_VA_END {
             return Err(Error::BadAddress);

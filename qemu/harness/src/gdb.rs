@@ -46,12 +46,7 @@ pub fn arguments(kernel: &Path, port: u16, commands: &[String]) -> Vec<String> {
 pub fn run(gdb: &Path, kernel: &Path, port: u16, commands: &[String], timeout: Duration) -> GdbRun {
     let (mut process, output) = match start(gdb, &arguments(kernel, port, commands)) {
         Ok(started) => started,
-        Err(e) => {
-            return GdbRun {
-                output: String::new(),
-                end: GdbEnd::Error(e),
-            }
-        }
+        Err(e) => return GdbRun { output: String::new(), end: GdbEnd::Error(e) },
     };
     // gdb's output closes when gdb exits.
     let end = if output.wait_closed(deadline_after(timeout)) {
@@ -62,10 +57,7 @@ pub fn run(gdb: &Path, kernel: &Path, port: u16, commands: &[String], timeout: D
         output.wait_closed(Instant::now() + Duration::from_secs(1));
         GdbEnd::TimedOut
     };
-    GdbRun {
-        output: output.text(),
-        end,
-    }
+    GdbRun { output: output.text(), end }
 }
 
 /// Spawns gdb with its stdout and stderr both writing into one pipe, read by a [`Stream`].
@@ -73,11 +65,7 @@ fn start(gdb: &Path, args: &[String]) -> io::Result<(ChildGuard, Arc<Stream>)> {
     let (reader, writer) = io::pipe()?;
     let process = {
         let mut command = Command::new(gdb);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer);
+        command.args(args).stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
         ChildGuard::spawn(&mut command)?
         // `command` is dropped here, closing our copies of the pipe's write end: from now on
         // only gdb holds it, so the reader sees the end of the output when gdb exits.
@@ -91,11 +79,7 @@ mod tests {
 
     #[test]
     fn gdb_arguments() {
-        let args = arguments(
-            Path::new("k.elf"),
-            4321,
-            &["bt".into(), "info registers".into()],
-        );
+        let args = arguments(Path::new("k.elf"), 4321, &["bt".into(), "info registers".into()]);
         assert_eq!(
             args,
             [

@@ -55,11 +55,7 @@ struct Cli {
     paths: Vec<PathBuf>,
 
     /// The kernel ELF to boot (QEMU's -kernel).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/aarch64-unknown-none-softfloat/release/kernel"
-    )]
+    #[arg(long, value_name = "PATH", default_value = "target/aarch64-unknown-none-softfloat/release/kernel")]
     kernel: PathBuf,
 
     /// Number of cores, for scenarios without `smp:`.
@@ -173,10 +169,7 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         for error in &errors {
             eprintln!("{error}");
         }
-        return Err(format!(
-            "{} error(s) in scenario files; nothing was run",
-            errors.len()
-        ));
+        return Err(format!("{} error(s) in scenario files; nothing was run", errors.len()));
     }
 
     let runs = plan_runs(&scenarios, cli.smp, &cli.matrix_smp);
@@ -214,10 +207,7 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         for run in &runs {
             let named;
             let run = if cli.repeat > 1 {
-                named = Run {
-                    name: format!("{}#{pass}", run.name),
-                    ..*run
-                };
+                named = Run { name: format!("{}#{pass}", run.name), ..*run };
                 &named
             } else {
                 run
@@ -235,11 +225,7 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         print!("{}", repeats.table(cli.repeat));
     }
     println!("{}", tally.summary());
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Expands PATHS: a file is taken as it is; a directory gives its `*.scn` files, sorted by
@@ -260,8 +246,7 @@ fn find_scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// The `*.scn` files directly in `dir`, sorted by file name.
 fn scenario_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries =
-        fs::read_dir(dir).map_err(|e| format!("cannot read directory `{}`: {e}", dir.display()))?;
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot read directory `{}`: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| Some(entry.ok()?.path()))
         .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "scn"))
@@ -277,21 +262,9 @@ fn plan_runs<'a>(scenarios: &'a [Scenario], default_smp: u32, matrix: &[u32]) ->
     for scenario in scenarios {
         let name = scenario.name.clone();
         match scenario.smp {
-            Some(smp) => runs.push(Run {
-                scenario,
-                name,
-                smp,
-            }),
-            None if matrix.is_empty() => runs.push(Run {
-                scenario,
-                name,
-                smp: default_smp,
-            }),
-            None => runs.extend(matrix.iter().map(|&smp| Run {
-                scenario,
-                name: format!("{name}@smp={smp}"),
-                smp,
-            })),
+            Some(smp) => runs.push(Run { scenario, name, smp }),
+            None if matrix.is_empty() => runs.push(Run { scenario, name, smp: default_smp }),
+            None => runs.extend(matrix.iter().map(|&smp| Run { scenario, name: format!("{name}@smp={smp}"), smp })),
         }
     }
     runs
@@ -312,20 +285,12 @@ mod tests {
         let pinned = scenario::parse(Path::new("pinned.scn"), "smp: 2\nexpect x").unwrap();
         let free = scenario::parse(Path::new("free.scn"), "expect x").unwrap();
         let scenarios = [pinned, free];
-        let names = |runs: Vec<Run>| -> Vec<(String, u32)> {
-            runs.into_iter().map(|run| (run.name, run.smp)).collect()
-        };
-        assert_eq!(
-            names(plan_runs(&scenarios, 4, &[])),
-            [("pinned".to_string(), 2), ("free".to_string(), 4)]
-        );
+        let names =
+            |runs: Vec<Run>| -> Vec<(String, u32)> { runs.into_iter().map(|run| (run.name, run.smp)).collect() };
+        assert_eq!(names(plan_runs(&scenarios, 4, &[])), [("pinned".to_string(), 2), ("free".to_string(), 4)]);
         assert_eq!(
             names(plan_runs(&scenarios, 4, &[1, 8])),
-            [
-                ("pinned".to_string(), 2),
-                ("free@smp=1".to_string(), 1),
-                ("free@smp=8".to_string(), 8)
-            ]
+            [("pinned".to_string(), 2), ("free@smp=1".to_string(), 1), ("free@smp=8".to_string(), 8)]
         );
     }
 

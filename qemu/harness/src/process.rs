@@ -18,17 +18,11 @@ static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// core file into the working directory when it crashes; the crash still shows in the child's
 /// exit status, which the harness reports.
 pub fn forbid_core_dumps() {
-    let none = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: setrlimit reads the struct we pass and changes only this process's limits.
     let r = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
     if r != 0 {
-        eprintln!(
-            "harness: cannot disable core dumps: {}",
-            io::Error::last_os_error()
-        );
+        eprintln!("harness: cannot disable core dumps: {}", io::Error::last_os_error());
     }
 }
 
@@ -43,13 +37,8 @@ impl ChildGuard {
     /// Spawns `command`.
     pub fn spawn(command: &mut Command) -> io::Result<ChildGuard> {
         let child = command.spawn()?;
-        LIVE.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(child.id());
-        Ok(ChildGuard {
-            child,
-            status: None,
-        })
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).push(child.id());
+        Ok(ChildGuard { child, status: None })
     }
 
     /// Takes the child's stdin, if it was piped and not taken yet.
@@ -76,9 +65,7 @@ impl ChildGuard {
         let status = self.child.wait()?;
         self.status = Some(status);
         let id = self.child.id();
-        LIVE.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|&live| live != id);
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).retain(|&live| live != id);
         Ok(status)
     }
 
@@ -108,9 +95,7 @@ pub fn install_panic_hook() {
             for id in live.iter() {
                 // std can only signal a process through its `Child`, which the panicking
                 // thread may be using, so this asks the `kill` utility. Best effort.
-                let _ = Command::new("kill")
-                    .args(["-KILL", &id.to_string()])
-                    .status();
+                let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
             }
         }
     }));

@@ -83,29 +83,17 @@ impl Qemu {
     /// With `echo`, serial output is also printed live after that prefix.
     pub fn start(program: &Path, args: &[String], echo: Option<String>) -> io::Result<Qemu> {
         let mut process = ChildGuard::spawn(
-            Command::new(program)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
+            Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()),
         )?;
         let stdin = process.take_stdin();
         let stdout = process.take_stdout().expect("stdout is piped");
         let stderr = process.take_stderr().expect("stderr is piped");
-        Ok(Qemu {
-            process,
-            stdin,
-            serial: Stream::spawn(stdout, echo),
-            stderr: Stream::spawn(stderr, None),
-        })
+        Ok(Qemu { process, stdin, serial: Stream::spawn(stdout, echo), stderr: Stream::spawn(stderr, None) })
     }
 
     /// Writes `bytes` to the serial console.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "console closed"))?;
+        let stdin = self.stdin.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "console closed"))?;
         stdin.write_all(bytes)?;
         stdin.flush()
     }
@@ -131,9 +119,7 @@ impl Qemu {
 ///
 /// Another program could take the port before QEMU does; that is unlikely enough here.
 pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
 /// A command line as one string that a POSIX shell would split back into the same words.
@@ -147,10 +133,7 @@ pub fn shell_command_line(program: &Path, args: &[String]) -> String {
 
 /// Quotes `word` for a POSIX shell when it needs quoting.
 fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if plain {
         word.to_string()
     } else {

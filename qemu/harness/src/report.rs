@@ -22,11 +22,7 @@ pub fn print_outcome(outcome: &Outcome, log_dir: &Path) {
         println!("{}", sub_result_line(&outcome.name, sub));
     }
     match &outcome.failure {
-        None => println!(
-            "PASS {} ({:.1}s)",
-            outcome.name,
-            outcome.elapsed.as_secs_f64()
-        ),
+        None => println!("PASS {} ({:.1}s)", outcome.name, outcome.elapsed.as_secs_f64()),
         Some(failure) => println!("FAIL {}: {failure}", outcome.name),
     }
     if outcome.all_passed() {
@@ -107,12 +103,7 @@ impl Repeats {
         let index = match self.rows.iter().position(|r| r.name == name) {
             Some(i) => i,
             None => {
-                self.rows.push(RepeatRow {
-                    name: name.to_string(),
-                    runs: 0,
-                    passed: 0,
-                    logs: Vec::new(),
-                });
+                self.rows.push(RepeatRow { name: name.to_string(), runs: 0, passed: 0, logs: Vec::new() });
                 self.rows.len() - 1
             }
         };
@@ -185,11 +176,7 @@ fn log_text(outcome: &Outcome) -> String {
             tally.count(sub.failure.is_none());
         }
         let _ = writeln!(log, "# sub-test results: {}", tally.summary());
-        for sub in outcome
-            .sub_results
-            .iter()
-            .filter(|sub| sub.failure.is_some())
-        {
+        for sub in outcome.sub_results.iter().filter(|sub| sub.failure.is_some()) {
             let _ = writeln!(log, "# {}", sub_result_line(&outcome.name, sub));
         }
     }
@@ -217,10 +204,7 @@ mod tests {
     use std::time::Duration;
 
     fn sub(name: &str, failure: Option<&str>) -> SubResult {
-        SubResult {
-            name: name.into(),
-            failure: failure.map(str::to_string),
-        }
+        SubResult { name: name.into(), failure: failure.map(str::to_string) }
     }
 
     /// A run of `ktest` on 2 cores that passed, with the given sub-test results.
@@ -242,11 +226,7 @@ mod tests {
     fn repeats_count_runs_per_scenario_and_keep_failing_logs() {
         let mut repeats = Repeats::default();
         let dir = Path::new("logs");
-        for (pass, subs) in [
-            (1, vec![sub("a", None)]),
-            (2, vec![sub("a", Some("boom"))]),
-            (3, vec![sub("a", None)]),
-        ] {
+        for (pass, subs) in [(1, vec![sub("a", None)]), (2, vec![sub("a", Some("boom"))]), (3, vec![sub("a", None)])] {
             let mut o = outcome(subs);
             o.name = format!("ktest@smp=2#{pass}");
             repeats.add(&o, dir);
@@ -265,10 +245,7 @@ mod tests {
 
     #[test]
     fn sub_result_lines_name_the_run() {
-        assert_eq!(
-            sub_result_line("ktest@smp=2", &sub("cap_copy", None)),
-            "PASS ktest@smp=2 :: cap_copy"
-        );
+        assert_eq!(sub_result_line("ktest@smp=2", &sub("cap_copy", None)), "PASS ktest@smp=2 :: cap_copy");
         assert_eq!(
             sub_result_line("ktest@smp=2", &sub("ipc_call", Some("reply was 3"))),
             "FAIL ktest@smp=2 :: ipc_call: reply was 3"
@@ -280,13 +257,7 @@ mod tests {
         let mut tally = Tally::default();
         tally.add(&outcome(Vec::new()));
         tally.add(&outcome(vec![sub("a", None), sub("b", Some("boom"))]));
-        assert_eq!(
-            tally,
-            Tally {
-                passed: 3,
-                failed: 1
-            }
-        );
+        assert_eq!(tally, Tally { passed: 3, failed: 1 });
         assert_eq!(tally.summary(), "3 passed, 1 failed");
     }
 
@@ -304,9 +275,6 @@ mod tests {
             ),
             "{log}"
         );
-        assert!(
-            log.contains("===== serial output =====\nktest: a ... ok\n"),
-            "{log}"
-        );
+        assert!(log.contains("===== serial output =====\nktest: a ... ok\n"), "{log}");
     }
 }

@@ -95,11 +95,7 @@ pub struct FailedStep {
 impl FailedStep {
     /// Names `step`, the one at `index` (0-based) among the scenario's steps.
     fn new(index: usize, step: &Step) -> FailedStep {
-        FailedStep {
-            number: index + 1,
-            line: step.line,
-            description: step.to_string(),
-        }
+        FailedStep { number: index + 1, line: step.line, description: step.to_string() }
     }
 }
 
@@ -116,11 +112,7 @@ impl fmt::Display for Failure {
     /// E.g. "step 4 (line 12) `expect /boot ok/` timed out after 30s".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(step) = &self.step {
-            write!(
-                f,
-                "step {} (line {}) `{}`",
-                step.number, step.line, step.description
-            )?;
+            write!(f, "step {} (line {}) `{}`", step.number, step.line, step.description)?;
             match &self.problem {
                 Problem::TimedOut(after) => write!(f, " timed out after {}", seconds(*after)),
                 Problem::Failed(message) => write!(f, ": {message}"),
@@ -157,10 +149,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
         gdb_log: String::new(),
         sub_results: Vec::new(),
     };
-    let fail = |message: String| Failure {
-        step: None,
-        problem: Problem::Failed(message),
-    };
+    let fail = |message: String| Failure { step: None, problem: Problem::Failed(message) };
 
     let gdb_port = match scenario.gdb.then(qemu::free_port).transpose() {
         Ok(port) => port,
@@ -210,10 +199,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
 
     for (index, step) in scenario.steps.iter().enumerate() {
         if let Err(problem) = session.step(step) {
-            outcome.failure = Some(Failure {
-                step: Some(FailedStep::new(index, step)),
-                problem,
-            });
+            outcome.failure = Some(Failure { step: Some(FailedStep::new(index, step)), problem });
             break;
         }
     }
@@ -224,11 +210,7 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
     outcome.gdb_log = std::mem::take(&mut session.gdb_log);
     if outcome.failure.is_none() {
         // The final check: the whole output, including what arrived after the last wait.
-        if let Some(hit) = session
-            .rejects
-            .iter()
-            .find_map(|r| r.search_all(&outcome.serial))
-        {
+        if let Some(hit) = session.rejects.iter().find_map(|r| r.search_all(&outcome.serial)) {
             outcome.failure = Some(fail(hit));
         }
     }
@@ -292,9 +274,9 @@ impl Session<'_> {
                 if *line_ending {
                     bytes.push(b'\r');
                 }
-                self.qemu.send(&bytes).map_err(|e| {
-                    Problem::Failed(format!("could not write to the serial console: {e}"))
-                })
+                self.qemu
+                    .send(&bytes)
+                    .map_err(|e| Problem::Failed(format!("could not write to the serial console: {e}")))
             }
             Action::Reject { pattern } => {
                 let regex = self.regex(pattern)?;
@@ -317,16 +299,12 @@ impl Session<'_> {
             }
             Action::ExpectEq { name, value } => {
                 let expected = self.render(value)?;
-                let actual = self
-                    .vars
-                    .get(name)
-                    .ok_or_else(|| Problem::Failed(format!("unknown variable `${{{name}}}`")))?;
+                let actual =
+                    self.vars.get(name).ok_or_else(|| Problem::Failed(format!("unknown variable `${{{name}}}`")))?;
                 if *actual == expected {
                     Ok(())
                 } else {
-                    Err(Problem::Failed(format!(
-                        "`{name}` is `{actual}`, expected `{expected}`"
-                    )))
+                    Err(Problem::Failed(format!("`{name}` is `{actual}`, expected `{expected}`")))
                 }
             }
         }
@@ -336,12 +314,10 @@ impl Session<'_> {
     fn expect(&mut self, pattern: &Pattern, timeout: Duration) -> Result<(), Problem> {
         let regex = self.regex(pattern)?;
         let cursor = self.cursor;
-        let found = self.wait_serial(timeout, |text, closed| {
-            match regex.captures(&text[cursor..]) {
-                Some(captures) => Some(Some(Match::new(&regex, &captures, cursor))),
-                None if closed => Some(None),
-                None => None,
-            }
+        let found = self.wait_serial(timeout, |text, closed| match regex.captures(&text[cursor..]) {
+            Some(captures) => Some(Some(Match::new(&regex, &captures, cursor))),
+            None if closed => Some(None),
+            None => None,
         })?;
         match found {
             Some(found) => {
@@ -349,44 +325,25 @@ impl Session<'_> {
                 self.vars.extend(found.captures);
                 Ok(())
             }
-            None => Err(Problem::Failed(format!(
-                "QEMU exited with {} before a match",
-                self.exit_status()
-            ))),
+            None => Err(Problem::Failed(format!("QEMU exited with {} before a match", self.exit_status()))),
         }
     }
 
     /// `exit`: waits for QEMU to exit and checks its status.
     fn exit(&mut self, timeout: Duration, code: i32) -> Result<(), Problem> {
         self.wait_serial(timeout, |_, closed| closed.then_some(()))?;
-        let status = self
-            .qemu
-            .wait()
-            .map_err(|e| Problem::Failed(format!("could not get QEMU's exit status: {e}")))?;
+        let status = self.qemu.wait().map_err(|e| Problem::Failed(format!("could not get QEMU's exit status: {e}")))?;
         if status.code() == Some(code) {
             Ok(())
         } else {
-            Err(Problem::Failed(format!(
-                "QEMU exited with {}, expected status {code}",
-                describe_status(status)
-            )))
+            Err(Problem::Failed(format!("QEMU exited with {}, expected status {code}", describe_status(status))))
         }
     }
 
     /// `gdb`: runs gdb against the gdbstub and adds its output to the transcript.
-    fn gdb(
-        &mut self,
-        step: &Step,
-        commands: &[Template],
-        timeout: Duration,
-    ) -> Result<(), Problem> {
-        let port = self
-            .gdb_port
-            .expect("the parser allows gdb steps only with `gdb: yes`");
-        let commands = commands
-            .iter()
-            .map(|command| self.render(command))
-            .collect::<Result<Vec<_>, _>>()?;
+    fn gdb(&mut self, step: &Step, commands: &[Template], timeout: Duration) -> Result<(), Problem> {
+        let port = self.gdb_port.expect("the parser allows gdb steps only with `gdb: yes`");
+        let commands = commands.iter().map(|command| self.render(command)).collect::<Result<Vec<_>, _>>()?;
         let timeout = self.scale(timeout);
         let settings = self.settings;
         let run = gdb::run(&settings.gdb, &settings.kernel, port, &commands, timeout);
@@ -404,10 +361,7 @@ impl Session<'_> {
                 describe_status(status)
             ))),
             GdbEnd::TimedOut => Err(Problem::TimedOut(timeout)),
-            GdbEnd::Error(e) => Err(Problem::Failed(format!(
-                "could not run gdb (`{}`): {e}",
-                settings.gdb.display()
-            ))),
+            GdbEnd::Error(e) => Err(Problem::Failed(format!("could not run gdb (`{}`): {e}", settings.gdb.display()))),
         }
     }
 
@@ -423,9 +377,7 @@ impl Session<'_> {
                 self.vars.extend(found.captures);
                 Ok(())
             }
-            None => Err(Problem::Failed(
-                "no match in the gdb transcript".to_string(),
-            )),
+            None => Err(Problem::Failed("no match in the gdb transcript".to_string())),
         }
     }
 
@@ -440,18 +392,15 @@ impl Session<'_> {
         let timeout = self.scale(timeout);
         let rejects = &mut self.rejects;
         let results = &mut self.results;
-        let result = self
-            .qemu
-            .serial
-            .wait_until(deadline_after(timeout), |text, closed| {
-                if let Some(results) = results.as_mut() {
-                    results.read_new(text);
-                }
-                if let Some(hit) = rejects.iter_mut().find_map(|r| r.search_new(text)) {
-                    return Some(Err(hit));
-                }
-                check(text, closed).map(Ok)
-            });
+        let result = self.qemu.serial.wait_until(deadline_after(timeout), |text, closed| {
+            if let Some(results) = results.as_mut() {
+                results.read_new(text);
+            }
+            if let Some(hit) = rejects.iter_mut().find_map(|r| r.search_new(text)) {
+                return Some(Err(hit));
+            }
+            check(text, closed).map(Ok)
+        });
         match result {
             Some(Ok(value)) => Ok(value),
             Some(Err(hit)) => Err(Problem::Failed(hit)),
@@ -461,15 +410,12 @@ impl Session<'_> {
 
     /// A timeout multiplied by `--timeout-scale`.
     fn scale(&self, timeout: Duration) -> Duration {
-        Duration::try_from_secs_f64(timeout.as_secs_f64() * self.settings.timeout_scale)
-            .unwrap_or(Duration::MAX)
+        Duration::try_from_secs_f64(timeout.as_secs_f64() * self.settings.timeout_scale).unwrap_or(Duration::MAX)
     }
 
     /// Renders a text template with the current variables.
     fn render(&self, template: &Template) -> Result<String, Problem> {
-        template
-            .render(&self.vars, Render::Plain)
-            .map_err(|e| Problem::Failed(e.to_string()))
+        template.render(&self.vars, Render::Plain).map_err(|e| Problem::Failed(e.to_string()))
     }
 
     /// Builds a pattern's regex with the current variables.
@@ -517,10 +463,7 @@ impl Match {
             // A group that took no part in the match leaves its variable unchanged.
             .filter_map(|name| Some((name.to_string(), captures.name(name)?.as_str().to_string())))
             .collect();
-        Match {
-            end: offset + whole.end(),
-            captures,
-        }
+        Match { end: offset + whole.end(), captures }
     }
 }
 
@@ -537,11 +480,7 @@ struct Reject {
 
 impl Reject {
     fn new(source: &str, regex: Regex) -> Reject {
-        Reject {
-            source: source.to_string(),
-            regex,
-            search_from: 0,
-        }
+        Reject { source: source.to_string(), regex, search_from: 0 }
     }
 
     /// The continuous check: searches the text not searched yet (from the start of its line),
@@ -549,10 +488,7 @@ impl Reject {
     fn search_new(&mut self, text: &str) -> Option<String> {
         let new = &text[self.search_from..];
         if let Some(found) = self.regex.find(new) {
-            let (start, end) = (
-                self.search_from + found.start(),
-                self.search_from + found.end(),
-            );
+            let (start, end) = (self.search_from + found.start(), self.search_from + found.end());
             return Some(self.message(text, start, end));
         }
         // Complete lines are clear; the last one may still grow, so it is searched again.
@@ -603,28 +539,11 @@ mod tests {
 
     #[test]
     fn failure_messages() {
-        let step = || {
-            Some(FailedStep {
-                number: 4,
-                line: 12,
-                description: "expect /boot ok/".into(),
-            })
-        };
-        let timed_out = Failure {
-            step: step(),
-            problem: Problem::TimedOut(Duration::from_secs(30)),
-        };
-        assert_eq!(
-            timed_out.to_string(),
-            "step 4 (line 12) `expect /boot ok/` timed out after 30s"
-        );
-        let failed = Failure {
-            step: step(),
-            problem: Problem::Failed("QEMU exited with status 1 before a match".into()),
-        };
-        assert_eq!(
-            failed.to_string(),
-            "step 4 (line 12) `expect /boot ok/`: QEMU exited with status 1 before a match"
-        );
+        let step = || Some(FailedStep { number: 4, line: 12, description: "expect /boot ok/".into() });
+        let timed_out = Failure { step: step(), problem: Problem::TimedOut(Duration::from_secs(30)) };
+        assert_eq!(timed_out.to_string(), "step 4 (line 12) `expect /boot ok/` timed out after 30s");
+        let failed =
+            Failure { step: step(), problem: Problem::Failed("QEMU exited with status 1 before a match".into()) };
+        assert_eq!(failed.to_string(), "step 4 (line 12) `expect /boot ok/`: QEMU exited with status 1 before a match");
     }
 }

@@ -67,10 +67,7 @@ pub enum Action {
     /// `exit [TIMEOUT] [CODE]`: wait for QEMU to exit with status `code`.
     Exit { timeout: Duration, code: i32 },
     /// `gdb [TIMEOUT] CMD ;; CMD …`: run gdb against the gdbstub.
-    Gdb {
-        commands: Vec<Template>,
-        timeout: Duration,
-    },
+    Gdb { commands: Vec<Template>, timeout: Duration },
     /// `expect-gdb REGEX`: REGEX must match the gdb transcript after the gdb cursor.
     ExpectGdb { pattern: Pattern },
     /// `set NAME VALUE`.
@@ -120,19 +117,10 @@ impl Pattern {
         let placeholder = template
             .render_with(|_| Some("x".to_string()), Render::RegexLiteral)
             .expect("every variable has a placeholder");
-        let compiled = Regex::new(&placeholder)
-            .map_err(|e| format!("bad regex `{source}`: {}", regex_error(&e)))?;
-        let groups = compiled
-            .capture_names()
-            .flatten()
-            .map(str::to_string)
-            .collect();
+        let compiled = Regex::new(&placeholder).map_err(|e| format!("bad regex `{source}`: {}", regex_error(&e)))?;
+        let groups = compiled.capture_names().flatten().map(str::to_string).collect();
         let constant = template.is_constant().then_some(compiled);
-        Ok(Pattern {
-            template,
-            constant,
-            groups,
-        })
+        Ok(Pattern { template, constant, groups })
     }
 
     /// The regex for this run: variables are replaced by their (regex-escaped) values.
@@ -140,16 +128,8 @@ impl Pattern {
         if let Some(regex) = &self.constant {
             return Ok(regex.clone());
         }
-        let source = self
-            .template
-            .render(vars, Render::RegexLiteral)
-            .map_err(|e| e.to_string())?;
-        Regex::new(&source).map_err(|e| {
-            format!(
-                "bad regex `{source}` after substitution: {}",
-                regex_error(&e)
-            )
-        })
+        let source = self.template.render(vars, Render::RegexLiteral).map_err(|e| e.to_string())?;
+        Regex::new(&source).map_err(|e| format!("bad regex `{source}` after substitution: {}", regex_error(&e)))
     }
 
     /// The pattern as written in the scenario file.
@@ -190,13 +170,9 @@ impl MemSize {
     /// Parses a whole number with an optional unit `K`, `M`, `G` or `T` (either case).
     /// The size must be a whole number of MiB.
     pub fn parse(text: &str) -> Result<MemSize, String> {
-        let digits_end = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
+        let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (number, unit) = text.split_at(digits_end);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("bad memory size `{text}` (expected e.g. 512M or 1G)"))?;
+        let number: u64 = number.parse().map_err(|_| format!("bad memory size `{text}` (expected e.g. 512M or 1G)"))?;
         let kib = match unit.to_ascii_uppercase().as_str() {
             "K" => Some(number),
             "" | "M" => number.checked_mul(1 << 10),
@@ -205,10 +181,7 @@ impl MemSize {
             _ => return Err(format!("bad memory size `{text}` (units are K, M, G, T)")),
         };
         match kib {
-            Some(kib) if kib > 0 && kib % 1024 == 0 => Ok(MemSize {
-                text: text.to_string(),
-                mib: kib / 1024,
-            }),
+            Some(kib) if kib > 0 && kib % 1024 == 0 => Ok(MemSize { text: text.to_string(), mib: kib / 1024 }),
             Some(0) => Err(format!("memory size `{text}` is zero")),
             Some(_) => Err(format!("memory size `{text}` is not a whole number of MiB")),
             None => Err(format!("memory size `{text}` is too large")),
@@ -237,11 +210,7 @@ impl fmt::Display for ParseError {
 pub fn parse_file(path: &Path) -> Result<Scenario, Vec<ParseError>> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(path, &text),
-        Err(e) => Err(vec![ParseError {
-            path: path.to_path_buf(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        }]),
+        Err(e) => Err(vec![ParseError { path: path.to_path_buf(), line: None, message: format!("cannot read: {e}") }]),
     }
 }
 
@@ -272,11 +241,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Vec<ParseError>> {
             continue;
         }
         if let Err(message) = parser.line(index + 1, line) {
-            errors.push(ParseError {
-                path: path.to_path_buf(),
-                line: Some(index + 1),
-                message,
-            });
+            errors.push(ParseError { path: path.to_path_buf(), line: Some(index + 1), message });
         }
     }
     if errors.is_empty() && parser.scenario.steps.is_empty() {
@@ -295,30 +260,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, Vec<ParseError>> {
 
 /// The scenario's name: its file name without the extension.
 pub fn scenario_name(path: &Path) -> String {
-    path.file_stem()
-        .unwrap_or(path.as_os_str())
-        .to_string_lossy()
-        .into_owned()
+    path.file_stem().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
 }
 
 /// The header keys, in the order the README documents them.
-const HEADERS: &[&str] = &[
-    "title", "smp", "mem", "append", "qemu-arg", "gdb", "timeout",
-];
+const HEADERS: &[&str] = &["title", "smp", "mem", "append", "qemu-arg", "gdb", "timeout"];
 
 /// The step keywords.
-const STEPS: &[&str] = &[
-    "expect",
-    "send",
-    "send-raw",
-    "reject",
-    "exit",
-    "gdb",
-    "expect-gdb",
-    "set",
-    "expect-eq",
-    "results",
-];
+const STEPS: &[&str] =
+    &["expect", "send", "send-raw", "reject", "exit", "gdb", "expect-gdb", "set", "expect-eq", "results"];
 
 /// Parser state while reading one file.
 struct Parser {
@@ -335,9 +285,7 @@ impl Parser {
     /// Parses one non-blank, non-comment line (already trimmed).
     fn line(&mut self, line_no: usize, line: &str) -> Result<(), String> {
         // The directive name runs up to the first character that cannot be part of one.
-        let name_end = line
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-            .unwrap_or(line.len());
+        let name_end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(line.len());
         let (name, rest) = line.split_at(name_end);
         if let Some(value) = rest.strip_prefix(':') {
             self.header(name, value.trim())
@@ -376,17 +324,11 @@ impl Parser {
             "title" => s.title = Some(value.to_string()),
             "smp" => match value.parse::<u32>() {
                 Ok(n) if n > 0 => s.smp = Some(n),
-                _ => {
-                    return Err(format!(
-                        "`smp:` needs a core count of 1 or more, not `{value}`"
-                    ))
-                }
+                _ => return Err(format!("`smp:` needs a core count of 1 or more, not `{value}`")),
             },
             "mem" => s.mem = Some(MemSize::parse(value)?),
             "append" => s.append = Some(value.to_string()),
-            "qemu-arg" => s
-                .qemu_args
-                .extend(value.split_whitespace().map(str::to_string)),
+            "qemu-arg" => s.qemu_args.extend(value.split_whitespace().map(str::to_string)),
             "gdb" => {
                 s.gdb = match value {
                     "yes" | "true" => true,
@@ -396,11 +338,7 @@ impl Parser {
             }
             "timeout" => match parse_seconds(value) {
                 Some(t) if !t.is_zero() => self.default_timeout = t,
-                _ => {
-                    return Err(format!(
-                        "`timeout:` needs a number of seconds, not `{value}`"
-                    ))
-                }
+                _ => return Err(format!("`timeout:` needs a number of seconds, not `{value}`")),
             },
             _ => unreachable!("every name in HEADERS is handled"),
         }
@@ -415,27 +353,16 @@ impl Parser {
         let action = match keyword {
             "expect" => {
                 let (timeout, regex) = self.split_timeout(args);
-                Action::Expect {
-                    pattern: parse_pattern(keyword, regex)?,
-                    timeout,
-                }
+                Action::Expect { pattern: parse_pattern(keyword, regex)?, timeout }
             }
-            "send" => Action::Send {
-                text: Template::parse(args)?,
-                line_ending: true,
-            },
+            "send" => Action::Send { text: Template::parse(args)?, line_ending: true },
             "send-raw" => {
                 if args.is_empty() {
                     return Err("`send-raw` needs some text".to_string());
                 }
-                Action::Send {
-                    text: Template::parse(&unescape(args)?)?,
-                    line_ending: false,
-                }
+                Action::Send { text: Template::parse(&unescape(args)?)?, line_ending: false }
             }
-            "reject" => Action::Reject {
-                pattern: parse_pattern(keyword, args)?,
-            },
+            "reject" => Action::Reject { pattern: parse_pattern(keyword, args)? },
             "exit" => self.exit(args)?,
             "results" => self.results(args)?,
             "gdb" => {
@@ -452,16 +379,12 @@ impl Parser {
             }
             "expect-gdb" => {
                 self.require_gdb(keyword)?;
-                Action::ExpectGdb {
-                    pattern: parse_pattern(keyword, args)?,
-                }
+                Action::ExpectGdb { pattern: parse_pattern(keyword, args)? }
             }
             "set" | "expect-eq" => {
                 let (name, value) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
                 if !is_valid_name(name) {
-                    return Err(format!(
-                        "`{keyword}` needs a variable name (letters, digits, `_`), not `{name}`"
-                    ));
+                    return Err(format!("`{keyword}` needs a variable name (letters, digits, `_`), not `{name}`"));
                 }
                 let name = name.to_string();
                 let value = Template::parse(value.trim_start())?;
@@ -480,11 +403,7 @@ impl Parser {
                 return Err(format!("unknown directive `{keyword}`{hint}"));
             }
         };
-        self.scenario.steps.push(Step {
-            line,
-            source: source.to_string(),
-            action,
-        });
+        self.scenario.steps.push(Step { line, source: source.to_string(), action });
         Ok(())
     }
 
@@ -493,20 +412,15 @@ impl Parser {
         let words: Vec<&str> = args.split_whitespace().collect();
         let timeout = match words.first() {
             None => self.default_timeout,
-            Some(word) => parse_seconds(word).ok_or_else(|| {
-                format!("`exit` timeout must be a number of seconds, not `{word}`")
-            })?,
+            Some(word) => parse_seconds(word)
+                .ok_or_else(|| format!("`exit` timeout must be a number of seconds, not `{word}`"))?,
         };
         let code = match words.get(1) {
             None => 0,
-            Some(word) => word
-                .parse()
-                .map_err(|_| format!("`exit` status must be an integer, not `{word}`"))?,
+            Some(word) => word.parse().map_err(|_| format!("`exit` status must be an integer, not `{word}`"))?,
         };
         if words.len() > 2 {
-            return Err(
-                "`exit` takes at most a timeout and a status: `exit [TIMEOUT] [CODE]`".into(),
-            );
+            return Err("`exit` takes at most a timeout and a status: `exit [TIMEOUT] [CODE]`".into());
         }
         Ok(Action::Exit { timeout, code })
     }
@@ -527,16 +441,9 @@ impl Parser {
                 missing.join(" and ")
             ));
         }
-        let earlier = self
-            .scenario
-            .steps
-            .iter()
-            .find(|step| matches!(step.action, Action::Results { .. }));
+        let earlier = self.scenario.steps.iter().find(|step| matches!(step.action, Action::Results { .. }));
         if let Some(earlier) = earlier {
-            return Err(format!(
-                "only one `results` step per scenario (the first is on line {})",
-                earlier.line
-            ));
+            return Err(format!("only one `results` step per scenario (the first is on line {})", earlier.line));
         }
         Ok(Action::Results { pattern })
     }
@@ -624,11 +531,7 @@ mod tests {
 
     /// The messages of the errors, as `line: message`.
     fn errors(text: &str) -> Vec<String> {
-        parse(Path::new("bad.scn"), text)
-            .expect_err("should not parse")
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        parse(Path::new("bad.scn"), text).expect_err("should not parse").iter().map(ToString::to_string).collect()
     }
 
     fn one_error(text: &str) -> String {
@@ -638,10 +541,7 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -660,13 +560,7 @@ expect boot ok
         assert_eq!(s.name, "boot-smoke");
         assert_eq!(s.title.as_deref(), Some("Boots and says hello"));
         assert_eq!(s.smp, Some(2));
-        assert_eq!(
-            s.mem,
-            Some(MemSize {
-                text: "1G".into(),
-                mib: 1024
-            })
-        );
+        assert_eq!(s.mem, Some(MemSize { text: "1G".into(), mib: 1024 }));
         assert_eq!(s.append.as_deref(), Some("loglevel=debug quiet"));
         assert_eq!(s.qemu_args, ["-d", "guest_errors", "-semihosting"]);
         assert!(s.gdb);
@@ -700,8 +594,7 @@ expect boot ok
 
     #[test]
     fn expect_with_and_without_timeout() {
-        let s =
-            ok("timeout: 7\nexpect 5 boot (ok|done)\nexpect boot ok\nexpect 0.5 x\nexpect 1e3 y");
+        let s = ok("timeout: 7\nexpect 5 boot (ok|done)\nexpect boot ok\nexpect 0.5 x\nexpect 1e3 y");
         let got: Vec<(Duration, &str)> = s
             .steps
             .iter()
@@ -730,41 +623,22 @@ expect boot ok
             .steps
             .iter()
             .map(|step| match &step.action {
-                Action::Send { text, line_ending } => (
-                    text.render(&Vars::new(), Render::Plain).unwrap(),
-                    *line_ending,
-                ),
+                Action::Send { text, line_ending } => (text.render(&Vars::new(), Render::Plain).unwrap(), *line_ending),
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(
-            texts,
-            [
-                ("echo hi".to_string(), true),
-                (String::new(), true),
-                ("\x03q\r\n\\".to_string(), false)
-            ]
-        );
+        assert_eq!(texts, [("echo hi".to_string(), true), (String::new(), true), ("\x03q\r\n\\".to_string(), false)]);
         assert!(one_error("send-raw a\\qb").contains("unknown escape `\\q`"));
         assert!(one_error("send-raw \\xff").contains("bad escape"));
     }
 
     #[test]
     fn reject_exit_set_expect_eq() {
-        let s =
-            ok("reject (?i)panic\nexit\nexit 5\nexit 5 3\nset answer 42\nexpect-eq answer ${x}");
-        assert!(
-            matches!(&s.steps[0].action, Action::Reject { pattern } if pattern.source() == "(?i)panic")
-        );
-        assert!(
-            matches!(s.steps[1].action, Action::Exit { timeout, code: 0 } if timeout == DEFAULT_TIMEOUT)
-        );
-        assert!(
-            matches!(s.steps[2].action, Action::Exit { timeout, code: 0 } if timeout.as_secs() == 5)
-        );
-        assert!(
-            matches!(s.steps[3].action, Action::Exit { timeout, code: 3 } if timeout.as_secs() == 5)
-        );
+        let s = ok("reject (?i)panic\nexit\nexit 5\nexit 5 3\nset answer 42\nexpect-eq answer ${x}");
+        assert!(matches!(&s.steps[0].action, Action::Reject { pattern } if pattern.source() == "(?i)panic"));
+        assert!(matches!(s.steps[1].action, Action::Exit { timeout, code: 0 } if timeout == DEFAULT_TIMEOUT));
+        assert!(matches!(s.steps[2].action, Action::Exit { timeout, code: 0 } if timeout.as_secs() == 5));
+        assert!(matches!(s.steps[3].action, Action::Exit { timeout, code: 3 } if timeout.as_secs() == 5));
         assert!(
             matches!(&s.steps[4].action, Action::Set { name, value } if name == "answer" && value.source() == "42")
         );
@@ -788,10 +662,7 @@ results ^ktest: (?P<name>\S+) \.\.\. (?P<status>ok|FAILED)");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            s.steps[1].to_string(),
-            r"results /^ktest: (?P<name>\S+) \.\.\. (?P<status>ok|FAILED)/"
-        );
+        assert_eq!(s.steps[1].to_string(), r"results /^ktest: (?P<name>\S+) \.\.\. (?P<status>ok|FAILED)/");
         // Variables are allowed; the groups are checked with a placeholder for them.
         ok(r"set p ktest
 results ${p}: (?P<name>\S+) (?P<status>\w+)");
@@ -804,8 +675,7 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
             "bad.scn:1: `results` regex `ktest: (?P<name>\\S+) \\.\\.\\. (\\w+)` lacks the named \
              group(s) `(?P<status>…)` (it needs both `(?P<name>…)` and `(?P<status>…)`)"
         );
-        assert!(one_error("results ktest: .*")
-            .contains("lacks the named group(s) `(?P<name>…)` and `(?P<status>…)`"));
+        assert!(one_error("results ktest: .*").contains("lacks the named group(s) `(?P<name>…)` and `(?P<status>…)`"));
         assert!(one_error("results").contains("`results` needs a regex"));
         assert!(one_error("results (?P<name>x").contains("bad regex"));
         assert!(one_error("results: (?P<name>x)(?P<status>y)").contains("steps take no colon"));
@@ -817,9 +687,7 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
 
     #[test]
     fn gdb_steps() {
-        let s = ok(
-            "gdb: yes\ngdb 10 break kmain ;; continue ;;  info registers \nexpect-gdb Breakpoint 1",
-        );
+        let s = ok("gdb: yes\ngdb 10 break kmain ;; continue ;;  info registers \nexpect-gdb Breakpoint 1");
         match &s.steps[0].action {
             Action::Gdb { commands, timeout } => {
                 let commands: Vec<&str> = commands.iter().map(Template::source).collect();
@@ -848,14 +716,8 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
     fn errors_name_file_and_line() {
         let errors = errors("title: t\n\n# c\nexpect (unclosed\nsmp: 2\nfrobnicate now\nsmp 2\n");
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert_eq!(
-            errors[0],
-            "bad.scn:4: bad regex `(unclosed`: unclosed group"
-        );
-        assert_eq!(
-            errors[1],
-            "bad.scn:5: header `smp:` must come before the first step"
-        );
+        assert_eq!(errors[0], "bad.scn:4: bad regex `(unclosed`: unclosed group");
+        assert_eq!(errors[1], "bad.scn:5: header `smp:` must come before the first step");
         assert_eq!(errors[2], "bad.scn:6: unknown directive `frobnicate`");
         assert!(errors[3].starts_with("bad.scn:7: unknown directive `smp` (headers take a colon"));
     }
@@ -867,9 +729,7 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
         assert!(one_error("mem: lots\nexpect x").contains("bad memory size"));
         assert!(one_error("gdb: maybe\nexpect x").contains("`yes` or `no`"));
         assert!(one_error("timeout: 0\nexpect x").contains("number of seconds"));
-        assert!(
-            one_error("title: a\ntitle: b\nexpect x").starts_with("bad.scn:2: duplicate header")
-        );
+        assert!(one_error("title: a\ntitle: b\nexpect x").starts_with("bad.scn:2: duplicate header"));
         assert!(one_error("append:\nexpect x").contains("needs a value"));
         assert!(one_error("colour: red\nexpect x").contains("unknown header `colour:`"));
         assert!(one_error("expect: x").contains("steps take no colon"));
@@ -879,10 +739,7 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
 
     #[test]
     fn empty_scenario_is_an_error() {
-        assert_eq!(
-            errors("# nothing\ntitle: t\n"),
-            ["bad.scn: the scenario has no steps"]
-        );
+        assert_eq!(errors("# nothing\ntitle: t\n"), ["bad.scn: the scenario has no steps"]);
     }
 
     #[test]
@@ -911,10 +768,7 @@ results ${p}: (?P<name>\S+) (?P<status>\w+)");
     #[test]
     fn unknown_variable_fails_at_run_time() {
         let p = Pattern::parse("x=${nope}").unwrap();
-        assert_eq!(
-            p.regex(&Vars::new()).unwrap_err(),
-            "unknown variable `${nope}`"
-        );
+        assert_eq!(p.regex(&Vars::new()).unwrap_err(), "unknown variable `${nope}`");
     }
 
     #[test]

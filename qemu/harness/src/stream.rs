@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 /// The instant `timeout` from now; far in the future if the timeout is too large to add.
 pub fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
 }
 
 /// The end of the complete lines of `text` from byte `from` on: just after the last `\n` at
@@ -47,10 +46,7 @@ impl Stream {
     /// given prefix (for `--verbose`).
     pub fn spawn(source: impl Read + Send + 'static, echo: Option<String>) -> Arc<Stream> {
         let stream = Arc::new(Stream {
-            state: Mutex::new(State {
-                text: String::new(),
-                closed: false,
-            }),
+            state: Mutex::new(State { text: String::new(), closed: false }),
             changed: Condvar::new(),
         });
         let writer = Arc::clone(&stream);
@@ -93,11 +89,7 @@ impl Stream {
     ///
     /// `text` is everything read so far; `closed` tells that no more will come, so a `check`
     /// that is still waiting for something should give up when it is set.
-    pub fn wait_until<T>(
-        &self,
-        deadline: Instant,
-        mut check: impl FnMut(&str, bool) -> Option<T>,
-    ) -> Option<T> {
+    pub fn wait_until<T>(&self, deadline: Instant, mut check: impl FnMut(&str, bool) -> Option<T>) -> Option<T> {
         let mut state = self.lock();
         loop {
             if let Some(result) = check(&state.text, state.closed) {
@@ -108,18 +100,13 @@ impl Stream {
                 return None;
             }
             // A wake-up may be spurious or early; the loop checks again either way.
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
     /// Waits until the stream is closed; returns whether it was before `deadline`.
     pub fn wait_closed(&self, deadline: Instant) -> bool {
-        self.wait_until(deadline, |_, closed| closed.then_some(()))
-            .is_some()
+        self.wait_until(deadline, |_, closed| closed.then_some(())).is_some()
     }
 
     /// A copy of everything read so far.
@@ -195,10 +182,7 @@ struct LineEcho {
 
 impl LineEcho {
     fn new(prefix: String) -> LineEcho {
-        LineEcho {
-            prefix,
-            partial: String::new(),
-        }
+        LineEcho { prefix, partial: String::new() }
     }
 
     fn push(&mut self, text: &str) {
@@ -255,9 +239,8 @@ mod tests {
         let seen = stream.wait_until(soon(), |text, _| text.contains("hello").then_some(1));
         assert_eq!(seen, Some(1));
         // Nothing new arrives: the deadline passes.
-        let nothing = stream.wait_until(Instant::now() + Duration::from_millis(50), |text, _| {
-            text.contains("world").then_some(())
-        });
+        let nothing = stream
+            .wait_until(Instant::now() + Duration::from_millis(50), |text, _| text.contains("world").then_some(()));
         assert_eq!(nothing, None);
         writer.write_all(b"world").unwrap();
         drop(writer);

@@ -36,12 +36,7 @@ impl SubResults {
     /// A collector for `regex` (which has the groups `name` and `status`) that reads the
     /// output from byte `from` on. The rest of the line `from` falls in counts as a line.
     pub fn new(regex: Regex, from: usize) -> SubResults {
-        SubResults {
-            regex,
-            read_to: from,
-            results: Vec::new(),
-            names: HashSet::new(),
-        }
+        SubResults { regex, read_to: from, results: Vec::new(), names: HashSet::new() }
     }
 
     /// Reads the lines completed since the last call. `text` is all the output so far (it
@@ -59,10 +54,7 @@ impl SubResults {
         let Some(captures) = self.regex.captures(line) else {
             return;
         };
-        let name = captures
-            .name(RESULT_NAME)
-            .map_or("", |group| group.as_str())
-            .to_string();
+        let name = captures.name(RESULT_NAME).map_or("", |group| group.as_str()).to_string();
         let failure = if self.names.insert(name.clone()) {
             verdict(line, &captures)
         } else {
@@ -92,17 +84,8 @@ fn verdict(line: &str, captures: &Captures) -> Option<String> {
     if status.as_str() == RESULT_OK {
         return None;
     }
-    let rest = line[status.end()..]
-        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
-        .trim_end();
-    Some(
-        if rest.is_empty() {
-            status.as_str()
-        } else {
-            rest
-        }
-        .to_string(),
-    )
+    let rest = line[status.end()..].trim_start_matches(|c: char| c == ':' || c.is_whitespace()).trim_end();
+    Some(if rest.is_empty() { status.as_str() } else { rest }.to_string())
 }
 
 #[cfg(test)]
@@ -116,17 +99,11 @@ mod tests {
     }
 
     fn pass(name: &str) -> SubResult {
-        SubResult {
-            name: name.into(),
-            failure: None,
-        }
+        SubResult { name: name.into(), failure: None }
     }
 
     fn fail(name: &str, why: &str) -> SubResult {
-        SubResult {
-            name: name.into(),
-            failure: Some(why.into()),
-        }
+        SubResult { name: name.into(), failure: Some(why.into()) }
     }
 
     #[test]
@@ -142,11 +119,7 @@ mod tests {
         );
         assert_eq!(
             results.into_results(),
-            [
-                pass("cap_copy"),
-                fail("ipc_call", "reply was 3, expected 4"),
-                fail("vm_map", "FAILED"),
-            ]
+            [pass("cap_copy"), fail("ipc_call", "reply was 3, expected 4"), fail("vm_map", "FAILED"),]
         );
     }
 
@@ -176,18 +149,9 @@ mod tests {
 
     #[test]
     fn status_must_be_exactly_ok() {
-        let mut results =
-            SubResults::new(Regex::new(r"^t (?P<name>\w+) (?P<status>\S+)").unwrap(), 0);
+        let mut results = SubResults::new(Regex::new(r"^t (?P<name>\w+) (?P<status>\S+)").unwrap(), 0);
         results.read_new("t a ok\nt b okay\nt c OK\nt d skipped: no gic\n");
-        assert_eq!(
-            results.into_results(),
-            [
-                pass("a"),
-                fail("b", "okay"),
-                fail("c", "OK"),
-                fail("d", "no gic")
-            ]
-        );
+        assert_eq!(results.into_results(), [pass("a"), fail("b", "okay"), fail("c", "OK"), fail("d", "no gic")]);
     }
 
     #[test]
@@ -196,11 +160,7 @@ mod tests {
         results.read_new("ktest: a ... ok\nktest: b ... ok\nktest: a ... ok\n");
         assert_eq!(
             results.into_results(),
-            [
-                pass("a"),
-                pass("b"),
-                fail("a", "duplicate result: `a` was already reported"),
-            ]
+            [pass("a"), pass("b"), fail("a", "duplicate result: `a` was already reported"),]
         );
     }
 

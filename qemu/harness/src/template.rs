@@ -85,10 +85,7 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.to_string()));
         }
-        Ok(Template {
-            source: source.to_string(),
-            parts,
-        })
+        Ok(Template { source: source.to_string(), parts })
     }
 
     /// The text as written in the scenario file.
@@ -98,9 +95,7 @@ impl Template {
 
     /// Whether the template refers to no variable at all (so it renders to its source).
     pub fn is_constant(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|part| matches!(part, Part::Literal(_)))
+        self.parts.iter().all(|part| matches!(part, Part::Literal(_)))
     }
 
     /// Replaces every `${name}` with the value of `name` in `vars`.
@@ -147,10 +142,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -165,14 +157,8 @@ mod tests {
         let t = Template::parse("free=${n} at ${addr}!").unwrap();
         assert!(!t.is_constant());
         let v = vars(&[("n", "1+2"), ("addr", "0x4000.0")]);
-        assert_eq!(
-            t.render(&v, Render::Plain).unwrap(),
-            "free=1+2 at 0x4000.0!"
-        );
-        assert_eq!(
-            t.render(&v, Render::RegexLiteral).unwrap(),
-            r"free=(?:1\+2) at (?:0x4000\.0)!"
-        );
+        assert_eq!(t.render(&v, Render::Plain).unwrap(), "free=1+2 at 0x4000.0!");
+        assert_eq!(t.render(&v, Render::RegexLiteral).unwrap(), r"free=(?:1\+2) at (?:0x4000\.0)!");
     }
 
     #[test]
@@ -184,15 +170,9 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        assert!(Template::parse("a ${b")
-            .unwrap_err()
-            .contains("unterminated"));
-        assert!(Template::parse("${1x}")
-            .unwrap_err()
-            .contains("invalid variable name"));
-        assert!(Template::parse("${}")
-            .unwrap_err()
-            .contains("invalid variable name"));
+        assert!(Template::parse("a ${b").unwrap_err().contains("unterminated"));
+        assert!(Template::parse("${1x}").unwrap_err().contains("invalid variable name"));
+        assert!(Template::parse("${}").unwrap_err().contains("invalid variable name"));
     }
 
     #[test]

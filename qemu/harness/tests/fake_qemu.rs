@@ -49,12 +49,8 @@ fn fakes() -> &'static Fakes {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("harness-tests");
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
-        let fakes = Fakes {
-            qemu: root.join("fake-qemu"),
-            gdb: root.join("fake-gdb"),
-            kernel: root.join("kernel.elf"),
-            root,
-        };
+        let fakes =
+            Fakes { qemu: root.join("fake-qemu"), gdb: root.join("fake-gdb"), kernel: root.join("kernel.elf"), root };
         write_executable(&fakes.qemu, FAKE_QEMU);
         write_executable(&fakes.gdb, FAKE_GDB);
         fs::write(&fakes.kernel, "not really an ELF").unwrap();
@@ -98,11 +94,7 @@ impl Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- exit code {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
+        write!(f, "--- exit code {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
     }
 }
 
@@ -190,10 +182,7 @@ fn expect_send_cursor_summary_and_failure_log() {
          expect 5 tick\n",
     );
     // `tick` appears once: the second `expect tick` must not match it again.
-    case.scenario(
-        "b-ticks-twice",
-        "expect login:\nsend me\nexpect 5 tick\nexpect 1 tick\n",
-    );
+    case.scenario("b-ticks-twice", "expect login:\nsend me\nexpect 5 tick\nexpect 1 tick\n");
     let ran = case.run();
 
     assert_eq!(ran.code, Some(1), "{ran}");
@@ -205,23 +194,13 @@ fn expect_send_cursor_summary_and_failure_log() {
     assert_eq!(ran.last_line(), "1 passed, 1 failed");
     // The report shows where the log is, and the serial output's last lines, indented.
     let log_path = case.dir.join("logs/b-ticks-twice.log");
-    assert!(
-        ran.stdout
-            .contains(&format!("  log: {}", log_path.display())),
-        "{ran}"
-    );
+    assert!(ran.stdout.contains(&format!("  log: {}", log_path.display())), "{ran}");
     assert!(ran.stdout.contains("\n    login: \n"), "{ran}");
     // The log starts with the QEMU command line, then holds all the serial output.
     let log = case.log("b-ticks-twice");
     let first = log.lines().next().unwrap();
-    assert!(
-        first.starts_with("$ ") && first.contains(" -smp 4 -m 512M "),
-        "{log}"
-    );
-    assert!(
-        log.contains("===== serial output =====\nbooting\nlogin: \nhello me\ntick\n"),
-        "{log}"
-    );
+    assert!(first.starts_with("$ ") && first.contains(" -smp 4 -m 512M "), "{log}");
+    assert!(log.contains("===== serial output =====\nbooting\nlogin: \nhello me\ntick\n"), "{log}");
     assert!(!case.dir.join("logs/a-greets.log").exists());
 }
 
@@ -247,10 +226,7 @@ fn timeout_scale_option_and_environment() {
     let case = Case::new("scale", GREETER);
     case.scenario("slow", "expect 2 never\n");
     let ran = case.run_with(&["--timeout-scale", "0.5", &case.scenarios()]);
-    assert!(
-        ran.line("FAIL slow").ends_with("timed out after 1s"),
-        "{ran}"
-    );
+    assert!(ran.line("FAIL slow").ends_with("timed out after 1s"), "{ran}");
 
     let ran = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["--list", "--timeout-scale", "0", &case.scenarios()])
@@ -272,10 +248,7 @@ fn timeout_scale_option_and_environment() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("`expect /never/` timed out after 0.5s"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("`expect /never/` timed out after 0.5s"), "{stdout}");
 }
 
 #[test]
@@ -331,10 +304,7 @@ fn exit_status_is_checked() {
     let case = Case::new("no-exit", "echo running\nread_cr\n");
     case.scenario("hangs", "exit 1\n");
     let ran = case.run();
-    assert_eq!(
-        ran.line("FAIL hangs"),
-        "FAIL hangs: step 1 (line 1) `exit 1` timed out after 1s"
-    );
+    assert_eq!(ran.line("FAIL hangs"), "FAIL hangs: step 1 (line 1) `exit 1` timed out after 1s");
 }
 
 #[test]
@@ -342,10 +312,7 @@ fn send_and_send_raw_bytes() {
     // Prints the bytes it receives in hex.
     let guest = "echo ready\necho \"got $(head -c 6 | od -An -tx1)\"\nread_cr\n";
     let case = Case::new("send", guest);
-    case.scenario(
-        "bytes",
-        "expect ready\nsend-raw ab\\x03\nsend hi\nexpect 5 got\\s+61 62 03 68 69 0d\n",
-    );
+    case.scenario("bytes", "expect ready\nsend-raw ab\\x03\nsend hi\nexpect 5 got\\s+61 62 03 68 69 0d\n");
     let ran = case.run();
     ran.line("PASS bytes");
     assert_eq!(ran.code, Some(0), "{ran}");
@@ -374,10 +341,7 @@ read_cr
          expect (?P<line>total=${v})\n\
          expect-eq line total=1.5\n",
     );
-    case.scenario(
-        "b-differ",
-        "expect free=(?P<before>\\d+)\nexpect-eq before 121\n",
-    );
+    case.scenario("b-differ", "expect free=(?P<before>\\d+)\nexpect-eq before 121\n");
     case.scenario("c-unknown", "expect free\nsend ${nope}\n");
     let ran = case.run();
     ran.line("PASS a-good");
@@ -436,16 +400,10 @@ fn gdb_steps() {
     case.gdb_script("echo 'connecting'\nexec sleep 30\n");
     case.scenario("stuck", "gdb: yes\ngdb 1 continue\n");
     let ran = case.run();
-    assert_eq!(
-        ran.line("FAIL stuck"),
-        "FAIL stuck: step 1 (line 2) `gdb 1 continue` timed out after 1s"
-    );
+    assert_eq!(ran.line("FAIL stuck"), "FAIL stuck: step 1 (line 2) `gdb 1 continue` timed out after 1s");
     assert!(ran.took < Duration::from_secs(10), "{ran}");
     let log = case.log("stuck");
-    assert!(
-        log.contains("===== gdb transcript =====\n----- line 2: gdb continue -----\nconnecting\n"),
-        "{log}"
-    );
+    assert!(log.contains("===== gdb transcript =====\n----- line 2: gdb continue -----\nconnecting\n"), "{log}");
 }
 
 #[test]
@@ -453,10 +411,7 @@ fn verbose_echoes_the_serial_output() {
     let case = Case::new("verbose", GREETER);
     case.scenario("echo", "expect login:\n");
     let ran = case.run_with(&["-v", &case.scenarios()]);
-    assert!(
-        ran.stdout.contains("echo | booting\necho | login: \n"),
-        "{ran}"
-    );
+    assert!(ran.stdout.contains("echo | booting\necho | login: \n"), "{ran}");
     ran.line("PASS echo");
 }
 
@@ -467,11 +422,7 @@ fn usage_errors_exit_with_2() {
     let ran = case.run();
     assert_eq!(ran.code, Some(2), "{ran}");
     assert!(ran.stderr.contains("bad.scn:3: bad regex"), "{ran}");
-    assert!(
-        ran.stderr
-            .contains("bad.scn:4: unknown directive `frobnicate`"),
-        "{ran}"
-    );
+    assert!(ran.stderr.contains("bad.scn:4: unknown directive `frobnicate`"), "{ran}");
 
     let case = Case::new("no-kernel", GREETER);
     case.scenario("fine", "expect x\n");
@@ -484,11 +435,7 @@ fn usage_errors_exit_with_2() {
 
     let ran = case.run_with(&["--qemu", "/no/such/qemu", &case.scenarios()]);
     assert_eq!(ran.code, Some(1), "{ran}");
-    assert!(
-        ran.line("FAIL fine")
-            .contains("could not start QEMU (`/no/such/qemu`)"),
-        "{ran}"
-    );
+    assert!(ran.line("FAIL fine").contains("could not start QEMU (`/no/such/qemu`)"), "{ran}");
 }
 
 /// A guest that runs an in-guest test suite: one line per test, then a summary, then a line
@@ -521,12 +468,8 @@ fn results_are_reported_and_counted_per_run() {
     for smp in [1, 2] {
         let run = format!("ktest@smp={smp}");
         // The sub-test lines come first, in output order, then the run's own line.
-        let lines: Vec<&str> = ran
-            .stdout
-            .lines()
-            .skip_while(|line| !line.starts_with(&format!("PASS {run} ::")))
-            .take(5)
-            .collect();
+        let lines: Vec<&str> =
+            ran.stdout.lines().skip_while(|line| !line.starts_with(&format!("PASS {run} ::"))).take(5).collect();
         assert_eq!(
             lines[..3],
             [
@@ -570,20 +513,14 @@ fn results_from_the_cursor_on_and_duplicates() {
     let guest = "echo 't early ok'\necho 'start'\necho 't a ok'\necho 't b ok'\necho 't a ok'\n\
                  echo 'end'\nread_cr\n";
     let case = Case::new("results-dup", guest);
-    case.scenario(
-        "suite",
-        "expect start\nresults ^t (?P<name>\\w+) (?P<status>\\w+)$\nexpect end\n",
-    );
+    case.scenario("suite", "expect start\nresults ^t (?P<name>\\w+) (?P<status>\\w+)$\nexpect end\n");
     let ran = case.run();
     assert_eq!(ran.code, Some(1), "{ran}");
     // `early` came before the cursor: not a result of this suite.
     assert!(!ran.stdout.contains("early"), "{ran}");
     ran.line("PASS suite :: a");
     ran.line("PASS suite :: b");
-    assert_eq!(
-        ran.line("FAIL suite :: a"),
-        "FAIL suite :: a: duplicate result: `a` was already reported"
-    );
+    assert_eq!(ran.line("FAIL suite :: a"), "FAIL suite :: a: duplicate result: `a` was already reported");
     ran.line("PASS suite (");
     assert_eq!(ran.last_line(), "3 passed, 1 failed");
 }

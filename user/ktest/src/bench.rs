@@ -3,9 +3,9 @@
 //! not judge.
 
 use abi::{CPtr, InfoKey};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use urt::cap::{Cap, Endpoint, Owned};
 use urt::sys::{self, Message, Short};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use urt::{println, process, thread, time};
 
 /// Timed iterations of each measurement.
@@ -135,7 +135,9 @@ pub fn run() {
     let hz = time::hz();
     let cores = sys::system_info(InfoKey::Cores).unwrap_or(0);
     let here = sys::system_info(InfoKey::CurrentCore).unwrap_or(0);
-    println!("bench: method: virtual counter around {RUNS} runs after {WARMUP} warm-up runs, on core {here} of {cores}");
+    println!(
+        "bench: method: virtual counter around {RUNS} runs after {WARMUP} warm-up runs, on core {here} of {cores}"
+    );
     measure(hz);
     if cores > 1 {
         sync_busy(hz, here, cores);

@@ -149,11 +149,7 @@ impl fmt::Display for NameProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "the name is empty"),
-            Self::TooLong(name) => write!(
-                f,
-                "name `{name}` is {} bytes long (at most {MAX_NAME_LEN})",
-                name.len()
-            ),
+            Self::TooLong(name) => write!(f, "name `{name}` is {} bytes long (at most {MAX_NAME_LEN})", name.len()),
             Self::NotTerminated => write!(f, "the {NAME_FIELD}-byte name field has no NUL"),
             Self::NotPadded => write!(f, "the name field has non-NUL bytes after the name"),
             Self::NotUtf8 => write!(f, "the name is not UTF-8"),
@@ -166,10 +162,7 @@ impl fmt::Display for ArchiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooShort { len } => {
-                write!(
-                    f,
-                    "archive is {len} bytes, shorter than its {HEADER_SIZE}-byte header"
-                )
+                write!(f, "archive is {len} bytes, shorter than its {HEADER_SIZE}-byte header")
             }
             Self::BadMagic => write!(f, "not a module archive (magic is not `MODARCH1`)"),
             Self::Reserved(v) => write!(f, "reserved header word is {v:#x} (must be 0)"),
@@ -180,25 +173,16 @@ impl fmt::Display for ArchiveError {
             ),
             Self::BadName { index, problem } => write!(f, "entry {index}: {problem}"),
             Self::DuplicateName(name) => write!(f, "two entries are named `{name}`"),
-            Self::OutOfRange {
-                name,
-                offset,
-                size,
-                len,
-            } => write!(
+            Self::OutOfRange { name, offset, size, len } => write!(
                 f,
                 "entry `{name}` (offset {offset:#x}, size {size}) runs past the end of the \
                  archive ({len} bytes)"
             ),
-            Self::InsideTable { name, offset } => write!(
-                f,
-                "entry `{name}` starts at {offset:#x}, inside the header or entry table"
-            ),
+            Self::InsideTable { name, offset } => {
+                write!(f, "entry `{name}` starts at {offset:#x}, inside the header or entry table")
+            }
             Self::Misaligned { name, offset } => {
-                write!(
-                    f,
-                    "entry `{name}` starts at {offset:#x}, not a multiple of {ALIGN}"
-                )
+                write!(f, "entry `{name}` starts at {offset:#x}, not a multiple of {ALIGN}")
             }
             Self::Overlap { first, second } => {
                 write!(f, "entries `{first}` and `{second}` overlap")
@@ -210,9 +194,7 @@ impl fmt::Display for ArchiveError {
 
 /// Byte offset of the end of the entry table for `count` entries.
 fn table_end(count: u32) -> Option<u64> {
-    u64::from(count)
-        .checked_mul(RECORD_SIZE as u64)?
-        .checked_add(HEADER_SIZE as u64)
+    u64::from(count).checked_mul(RECORD_SIZE as u64)?.checked_add(HEADER_SIZE as u64)
 }
 
 /// Checks a name against the naming rules.
@@ -230,10 +212,7 @@ fn check_name(name: &str) -> Result<(), NameProblem> {
 
 /// Decodes a 48-byte name field.
 fn decode_name(field: &[u8]) -> Result<&str, NameProblem> {
-    let len = field
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or(NameProblem::NotTerminated)?;
+    let len = field.iter().position(|&b| b == 0).ok_or(NameProblem::NotTerminated)?;
     if field[len..].iter().any(|&b| b != 0) {
         return Err(NameProblem::NotPadded);
     }
@@ -281,42 +260,25 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
     let mut names = BTreeMap::new();
     for index in 0..count as usize {
         let record = &bytes[HEADER_SIZE + index * RECORD_SIZE..][..RECORD_SIZE];
-        let name = decode_name(&record[..NAME_FIELD])
-            .map_err(|problem| ArchiveError::BadName { index, problem })?;
+        let name = decode_name(&record[..NAME_FIELD]).map_err(|problem| ArchiveError::BadName { index, problem })?;
         if names.insert(name, index).is_some() {
             return Err(ArchiveError::DuplicateName(name.into()));
         }
         let offset = u64_at(record, NAME_FIELD);
         let size = u64_at(record, NAME_FIELD + 8);
         if offset < table_end {
-            return Err(ArchiveError::InsideTable {
-                name: name.into(),
-                offset,
-            });
+            return Err(ArchiveError::InsideTable { name: name.into(), offset });
         }
         if !offset.is_multiple_of(ALIGN as u64) {
-            return Err(ArchiveError::Misaligned {
-                name: name.into(),
-                offset,
-            });
+            return Err(ArchiveError::Misaligned { name: name.into(), offset });
         }
         match offset.checked_add(size) {
             Some(end) if end <= len as u64 => {}
-            _ => {
-                return Err(ArchiveError::OutOfRange {
-                    name: name.into(),
-                    offset,
-                    size,
-                    len,
-                })
-            }
+            _ => return Err(ArchiveError::OutOfRange { name: name.into(), offset, size, len }),
         }
         // Both fit in `len`, a usize, so the casts are exact.
         let (start, end) = (offset as usize, (offset + size) as usize);
-        entries.push(Entry {
-            name,
-            data: &bytes[start..end],
-        });
+        entries.push(Entry { name, data: &bytes[start..end] });
         if size != 0 {
             spans.push((start, end, name));
         }
@@ -331,10 +293,7 @@ fn check_overlaps(mut spans: Vec<(usize, usize, &str)>) -> Result<(), ArchiveErr
     for pair in spans.windows(2) {
         let ((_, end, first), (start, _, second)) = (pair[0], pair[1]);
         if start < end {
-            return Err(ArchiveError::Overlap {
-                first: first.into(),
-                second: second.into(),
-            });
+            return Err(ArchiveError::Overlap { first: first.into(), second: second.into() });
         }
     }
     Ok(())
@@ -343,8 +302,7 @@ fn check_overlaps(mut spans: Vec<(usize, usize, &str)>) -> Result<(), ArchiveErr
 /// Builds an archive holding `entries` (name, data) in the order given. Fails if a name breaks
 /// the naming rules or two entries have the same name.
 pub fn build(entries: &[(&str, &[u8])]) -> Result<Vec<u8>, ArchiveError> {
-    let count =
-        u32::try_from(entries.len()).map_err(|_| ArchiveError::TooManyEntries(entries.len()))?;
+    let count = u32::try_from(entries.len()).map_err(|_| ArchiveError::TooManyEntries(entries.len()))?;
     let mut names = BTreeMap::new();
     for (index, &(name, _)) in entries.iter().enumerate() {
         check_name(name).map_err(|problem| ArchiveError::BadName { index, problem })?;
@@ -393,12 +351,7 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
-        build(&[
-            ("hello.elf", b"abc"),
-            ("empty", b""),
-            ("world.elf", &[7u8; 20]),
-        ])
-        .unwrap()
+        build(&[("hello.elf", b"abc"), ("empty", b""), ("world.elf", &[7u8; 20])]).unwrap()
     }
 
     #[test]
@@ -408,25 +361,13 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                Entry {
-                    name: "hello.elf",
-                    data: b"abc"
-                },
-                Entry {
-                    name: "empty",
-                    data: b""
-                },
-                Entry {
-                    name: "world.elf",
-                    data: &[7; 20]
-                },
+                Entry { name: "hello.elf", data: b"abc" },
+                Entry { name: "empty", data: b"" },
+                Entry { name: "world.elf", data: &[7; 20] },
             ]
         );
         for e in &entries {
-            assert_eq!(
-                (e.data.as_ptr() as usize - bytes.as_ptr() as usize) % ALIGN,
-                0
-            );
+            assert_eq!((e.data.as_ptr() as usize - bytes.as_ptr() as usize) % ALIGN, 0);
         }
     }
 
@@ -459,19 +400,10 @@ mod tests {
         bytes[12] = 1;
         assert_eq!(parse(&bytes), Err(ArchiveError::Reserved(1)));
         let bytes = sample();
-        assert_eq!(
-            parse(&bytes[..rec(2, 10)]),
-            Err(ArchiveError::TableTruncated {
-                count: 3,
-                len: rec(2, 10)
-            })
-        );
+        assert_eq!(parse(&bytes[..rec(2, 10)]), Err(ArchiveError::TableTruncated { count: 3, len: rec(2, 10) }));
         let mut bytes = sample();
         bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(
-            parse(&bytes),
-            Err(ArchiveError::TableTruncated { .. })
-        ));
+        assert!(matches!(parse(&bytes), Err(ArchiveError::TableTruncated { .. })));
     }
 
     #[test]
@@ -481,46 +413,20 @@ mod tests {
         put_u64(&mut bytes, rec(2, 56), 100);
         assert_eq!(
             parse(&bytes),
-            Err(ArchiveError::OutOfRange {
-                name: "world.elf".into(),
-                offset: 216,
-                size: 100,
-                len
-            })
+            Err(ArchiveError::OutOfRange { name: "world.elf".into(), offset: 216, size: 100, len })
         );
         let mut bytes = sample();
         put_u64(&mut bytes, rec(2, 48), u64::MAX - 7);
-        assert!(matches!(
-            parse(&bytes),
-            Err(ArchiveError::OutOfRange { .. })
-        ));
+        assert!(matches!(parse(&bytes), Err(ArchiveError::OutOfRange { .. })));
         let mut bytes = sample();
         put_u64(&mut bytes, rec(0, 48), 8);
-        assert_eq!(
-            parse(&bytes),
-            Err(ArchiveError::InsideTable {
-                name: "hello.elf".into(),
-                offset: 8
-            })
-        );
+        assert_eq!(parse(&bytes), Err(ArchiveError::InsideTable { name: "hello.elf".into(), offset: 8 }));
         let mut bytes = sample();
         put_u64(&mut bytes, rec(0, 48), 209);
-        assert_eq!(
-            parse(&bytes),
-            Err(ArchiveError::Misaligned {
-                name: "hello.elf".into(),
-                offset: 209
-            })
-        );
+        assert_eq!(parse(&bytes), Err(ArchiveError::Misaligned { name: "hello.elf".into(), offset: 209 }));
         let mut bytes = sample();
         put_u64(&mut bytes, rec(0, 56), 9); // hello.elf at 208 now reaches into world.elf at 216
-        assert_eq!(
-            parse(&bytes),
-            Err(ArchiveError::Overlap {
-                first: "hello.elf".into(),
-                second: "world.elf".into()
-            })
-        );
+        assert_eq!(parse(&bytes), Err(ArchiveError::Overlap { first: "hello.elf".into(), second: "world.elf".into() }));
     }
 
     #[test]
@@ -541,10 +447,7 @@ mod tests {
 
         let mut bytes = sample();
         bytes[rec(2, 0)..rec(2, 9)].copy_from_slice(b"hello.elf");
-        assert_eq!(
-            parse(&bytes),
-            Err(ArchiveError::DuplicateName("hello.elf".into()))
-        );
+        assert_eq!(parse(&bytes), Err(ArchiveError::DuplicateName("hello.elf".into())));
     }
 
     #[test]
@@ -552,50 +455,26 @@ mod tests {
         let long = "x".repeat(MAX_NAME_LEN + 1);
         assert_eq!(
             build(&[("a", b""), (&long, b"")]),
-            Err(ArchiveError::BadName {
-                index: 1,
-                problem: NameProblem::TooLong(long.clone())
-            })
+            Err(ArchiveError::BadName { index: 1, problem: NameProblem::TooLong(long.clone()) })
         );
         assert!(build(&[(&long[1..], b"")]).is_ok());
-        assert_eq!(
-            build(&[("a", b"1"), ("a", b"2")]),
-            Err(ArchiveError::DuplicateName("a".into()))
-        );
-        assert!(matches!(
-            build(&[("", b"")]),
-            Err(ArchiveError::BadName { index: 0, .. })
-        ));
-        assert!(matches!(
-            build(&[("a/b", b"")]),
-            Err(ArchiveError::BadName { index: 0, .. })
-        ));
+        assert_eq!(build(&[("a", b"1"), ("a", b"2")]), Err(ArchiveError::DuplicateName("a".into())));
+        assert!(matches!(build(&[("", b"")]), Err(ArchiveError::BadName { index: 0, .. })));
+        assert!(matches!(build(&[("a/b", b"")]), Err(ArchiveError::BadName { index: 0, .. })));
     }
 
     #[test]
     fn messages_are_clear() {
         let msg = |e: ArchiveError| e.to_string();
-        assert_eq!(
-            msg(ArchiveError::BadMagic),
-            "not a module archive (magic is not `MODARCH1`)"
-        );
-        assert_eq!(
-            msg(ArchiveError::DuplicateName("a.elf".into())),
-            "two entries are named `a.elf`"
-        );
+        assert_eq!(msg(ArchiveError::BadMagic), "not a module archive (magic is not `MODARCH1`)");
+        assert_eq!(msg(ArchiveError::DuplicateName("a.elf".into())), "two entries are named `a.elf`");
         assert_eq!(
             msg(ArchiveError::TableTruncated { count: 2, len: 100 }),
             "entry table of 2 entries needs 144 bytes but the archive has 100"
         );
         assert_eq!(
-            msg(ArchiveError::BadName {
-                index: 3,
-                problem: NameProblem::TooLong("x".repeat(48))
-            }),
-            format!(
-                "entry 3: name `{}` is 48 bytes long (at most 47)",
-                "x".repeat(48)
-            )
+            msg(ArchiveError::BadName { index: 3, problem: NameProblem::TooLong("x".repeat(48)) }),
+            format!("entry 3: name `{}` is 48 bytes long (at most 47)", "x".repeat(48))
         );
     }
 }

@@ -68,46 +68,22 @@ type Mutation = fn(&[u8]) -> Result<Vec<u8>, CorpusError>;
 
 /// Every mutation, with its file name and defect.
 const MUTATIONS: [(&str, &str, Mutation); 7] = [
-    (
-        "bad-truncated.elf",
-        "cut in the middle of the program header table",
-        truncated,
-    ),
+    ("bad-truncated.elf", "cut in the middle of the program header table", truncated),
     ("bad-machine.elf", "e_machine is x86-64", machine),
-    (
-        "bad-segment-past-eof.elf",
-        "a PT_LOAD's file bytes lie past the end",
-        segment_past_eof,
-    ),
+    ("bad-segment-past-eof.elf", "a PT_LOAD's file bytes lie past the end", segment_past_eof),
     ("bad-wx.elf", "a PT_LOAD is writable and executable", wx),
     ("bad-memsz.elf", "a PT_LOAD's p_memsz is 1 TiB", memsz),
-    (
-        "bad-reloc.elf",
-        "a dynamic relocation is R_AARCH64_ABS64",
-        reloc,
-    ),
-    (
-        "bad-no-modinfo.elf",
-        "the .modinfo section header has no name",
-        no_modinfo,
-    ),
+    ("bad-reloc.elf", "a dynamic relocation is R_AARCH64_ABS64", reloc),
+    ("bad-no-modinfo.elf", "the .modinfo section header has no name", no_modinfo),
 ];
 
 /// The whole corpus made from `good`: every mutation, then [`not_elf`].
 pub fn all(good: &[u8]) -> Result<Vec<Variant>, CorpusError> {
     let mut out = Vec::with_capacity(MUTATIONS.len() + 1);
     for (file_name, defect, mutate) in MUTATIONS {
-        out.push(Variant {
-            file_name,
-            defect,
-            bytes: mutate(good)?,
-        });
+        out.push(Variant { file_name, defect, bytes: mutate(good)? });
     }
-    out.push(Variant {
-        file_name: "bad-not-elf.elf",
-        defect: "random bytes",
-        bytes: not_elf(NOT_ELF_LEN),
-    });
+    out.push(Variant { file_name: "bad-not-elf.elf", defect: "random bytes", bytes: not_elf(NOT_ELF_LEN) });
     Ok(out)
 }
 
@@ -123,9 +99,7 @@ fn phdr_at(elf: &Elf<'_>, index: usize) -> usize {
 
 /// Index of the first PT_LOAD that `pick` accepts.
 fn find_load(elf: &Elf<'_>, pick: impl Fn(&ProgramHeader) -> bool) -> Option<usize> {
-    elf.program_headers
-        .iter()
-        .position(|ph| ph.p_type == PT_LOAD && pick(ph))
+    elf.program_headers.iter().position(|ph| ph.p_type == PT_LOAD && pick(ph))
 }
 
 /// Overwrites `value.len()` bytes at `at`.
@@ -161,25 +135,16 @@ pub fn segment_past_eof(good: &[u8]) -> Result<Vec<u8>, CorpusError> {
     let vaddr = elf.program_headers[index].p_vaddr;
     let offset = (good.len() as u64).next_multiple_of(page) + vaddr % page;
     let mut bad = good.to_vec();
-    put(
-        &mut bad,
-        phdr_at(&elf, index) + off::P_OFFSET,
-        &offset.to_le_bytes(),
-    );
+    put(&mut bad, phdr_at(&elf, index) + off::P_OFFSET, &offset.to_le_bytes());
     Ok(bad)
 }
 
 /// Makes the executable PT_LOAD writable too.
 pub fn wx(good: &[u8]) -> Result<Vec<u8>, CorpusError> {
     let elf = parse(good)?;
-    let index = find_load(&elf, ProgramHeader::is_executable)
-        .ok_or(CorpusError::Lacks("executable PT_LOAD"))?;
+    let index = find_load(&elf, ProgramHeader::is_executable).ok_or(CorpusError::Lacks("executable PT_LOAD"))?;
     let mut bad = good.to_vec();
-    put(
-        &mut bad,
-        phdr_at(&elf, index) + off::P_FLAGS,
-        &(PF_R | PF_W | PF_X).to_le_bytes(),
-    );
+    put(&mut bad, phdr_at(&elf, index) + off::P_FLAGS, &(PF_R | PF_W | PF_X).to_le_bytes());
     Ok(bad)
 }
 
@@ -191,11 +156,7 @@ pub fn memsz(good: &[u8]) -> Result<Vec<u8>, CorpusError> {
         .max_by_key(|&i| elf.program_headers[i].p_vaddr)
         .ok_or(CorpusError::Lacks("PT_LOAD"))?;
     let mut bad = good.to_vec();
-    put(
-        &mut bad,
-        phdr_at(&elf, index) + off::P_MEMSZ,
-        &ABSURD_MEMSZ.to_le_bytes(),
-    );
+    put(&mut bad, phdr_at(&elf, index) + off::P_MEMSZ, &ABSURD_MEMSZ.to_le_bytes());
     Ok(bad)
 }
 
@@ -212,11 +173,7 @@ pub fn reloc(good: &[u8]) -> Result<Vec<u8>, CorpusError> {
     }
     // goblin's `info.rela` is already a file offset.
     let table = dynamic.info.rela;
-    let index = elf
-        .dynrelas
-        .iter()
-        .position(|r| r.r_type == R_AARCH64_RELATIVE)
-        .ok_or(lacks)?;
+    let index = elf.dynrelas.iter().position(|r| r.r_type == R_AARCH64_RELATIVE).ok_or(lacks)?;
     let at = table + index * off::RELA_SIZE + off::R_INFO;
     let mut bad = good.to_vec();
     let r_info = u64::from_le_bytes(bad[at..at + 8].try_into().expect("8 bytes"));

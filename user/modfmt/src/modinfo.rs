@@ -83,10 +83,7 @@ impl fmt::Display for ModInfoError {
             Self::NoEquals(at) => write!(f, "entry at byte {at} is not `key=value`"),
             Self::EmptyKey(at) => write!(f, "entry at byte {at} has an empty key"),
             Self::Unterminated(at) => write!(f, "entry at byte {at} is not NUL-terminated"),
-            Self::BadName(name) => write!(
-                f,
-                "module name `{name}` is not 1 to {MAX_NAME_LEN} of a-z, 0-9, `_`, `-`"
-            ),
+            Self::BadName(name) => write!(f, "module name `{name}` is not 1 to {MAX_NAME_LEN} of a-z, 0-9, `_`, `-`"),
             Self::BadDependency(name) => write!(
                 f,
                 "dependency `{name}` is not a module name (1 to {MAX_NAME_LEN} of a-z, 0-9, \
@@ -101,9 +98,7 @@ impl fmt::Display for ModInfoError {
 /// Whether `name` is a valid module name: 1 to 31 of `a-z`, `0-9`, `_`, `-`.
 pub fn is_valid_name(name: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        && name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
 }
 
 /// The known keys, in [`ModInfo`] field order.
@@ -117,13 +112,9 @@ pub fn parse(section: &[u8]) -> Result<ModInfo, ModInfoError> {
     let mut at = 0;
     while at < section.len() {
         let rest = &section[at..];
-        let len = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(ModInfoError::Unterminated(at))?;
+        let len = rest.iter().position(|&b| b == 0).ok_or(ModInfoError::Unterminated(at))?;
         if len > 0 {
-            let entry =
-                core::str::from_utf8(&rest[..len]).map_err(|_| ModInfoError::NotUtf8(at))?;
+            let entry = core::str::from_utf8(&rest[..len]).map_err(|_| ModInfoError::NotUtf8(at))?;
             let (key, value) = entry.split_once('=').ok_or(ModInfoError::NoEquals(at))?;
             if key.is_empty() {
                 return Err(ModInfoError::EmptyKey(at));
@@ -220,10 +211,8 @@ mod tests {
     #[test]
     fn rejects_missing_duplicate_and_empty_keys() {
         let without = |key: &str| {
-            let kept: Vec<&[u8]> = GOOD
-                .split_inclusive(|&b| b == 0)
-                .filter(|e| !e.starts_with(key.as_bytes()))
-                .collect();
+            let kept: Vec<&[u8]> =
+                GOOD.split_inclusive(|&b| b == 0).filter(|e| !e.starts_with(key.as_bytes())).collect();
             kept.concat()
         };
         for key in ["name", "version", "license", "description"] {
@@ -243,61 +232,32 @@ mod tests {
     fn rejects_malformed_strings() {
         assert_eq!(parse(b"name=a\0junk\0"), Err(ModInfoError::NoEquals(7)));
         assert_eq!(parse(b"name=a\0=v\0"), Err(ModInfoError::EmptyKey(7)));
-        assert_eq!(
-            parse(b"name=a\0version=1"),
-            Err(ModInfoError::Unterminated(7))
-        );
+        assert_eq!(parse(b"name=a\0version=1"), Err(ModInfoError::Unterminated(7)));
         assert_eq!(parse(b"name=\xff\0"), Err(ModInfoError::NotUtf8(0)));
     }
 
     #[test]
     fn rejects_bad_names_and_dependencies() {
         let with = |name: &str, depends: &str| {
-            let text = alloc::format!(
-                "name={name}\0version=1\0license=MIT\0description=d\0depends={depends}\0"
-            );
+            let text = alloc::format!("name={name}\0version=1\0license=MIT\0description=d\0depends={depends}\0");
             parse(text.as_bytes())
         };
         assert!(with("abcdefghijklmnopqrstuvwxyz01234", "").is_ok());
-        for bad in [
-            "Hello",
-            "a b",
-            "abcdefghijklmnopqrstuvwxyz012345",
-            "é",
-            "a.b",
-        ] {
+        for bad in ["Hello", "a b", "abcdefghijklmnopqrstuvwxyz012345", "é", "a.b"] {
             assert_eq!(with(bad, ""), Err(ModInfoError::BadName(bad.into())));
         }
-        assert_eq!(
-            with("a", "b,,c"),
-            Err(ModInfoError::BadDependency("".into()))
-        );
-        assert_eq!(
-            with("a", "b, c"),
-            Err(ModInfoError::BadDependency(" c".into()))
-        );
+        assert_eq!(with("a", "b,,c"), Err(ModInfoError::BadDependency("".into())));
+        assert_eq!(with("a", "b, c"), Err(ModInfoError::BadDependency(" c".into())));
         assert_eq!(with("a", "b,"), Err(ModInfoError::BadDependency("".into())));
-        assert_eq!(
-            with("a", "b,a"),
-            Err(ModInfoError::DependsOnItself("a".into()))
-        );
-        assert_eq!(
-            with("a", "b,c,b"),
-            Err(ModInfoError::DuplicateDependency("b".into()))
-        );
+        assert_eq!(with("a", "b,a"), Err(ModInfoError::DependsOnItself("a".into())));
+        assert_eq!(with("a", "b,c,b"), Err(ModInfoError::DuplicateDependency("b".into())));
     }
 
     #[test]
     fn messages_are_clear() {
         use alloc::string::ToString;
-        assert_eq!(
-            ModInfoError::Missing("license").to_string(),
-            "missing `license`"
-        );
-        assert_eq!(
-            ModInfoError::Duplicate("name").to_string(),
-            "`name` given more than once"
-        );
+        assert_eq!(ModInfoError::Missing("license").to_string(), "missing `license`");
+        assert_eq!(ModInfoError::Duplicate("name").to_string(), "`name` given more than once");
         assert_eq!(
             ModInfoError::BadName("Foo".into()).to_string(),
             "module name `Foo` is not 1 to 31 of a-z, 0-9, `_`, `-`"

@@ -11,13 +11,7 @@ use modfmt::elf::{validate, ElfError, Limits};
 fn expected(name: &str, err: &ElfError) -> bool {
     match name {
         "bad-truncated.elf" => {
-            matches!(
-                err,
-                ElfError::TruncatedTable {
-                    table: "program header",
-                    ..
-                }
-            )
+            matches!(err, ElfError::TruncatedTable { table: "program header", .. })
         }
         "bad-machine.elf" => *err == ElfError::WrongMachine(62),
         "bad-segment-past-eof.elf" => matches!(err, ElfError::SegmentPastEof { index: 0, .. }),
@@ -25,12 +19,7 @@ fn expected(name: &str, err: &ElfError) -> bool {
         "bad-memsz.elf" => {
             matches!(err, ElfError::ImageTooBig { bytes, .. } if *bytes > corpus::ABSURD_MEMSZ)
         }
-        "bad-reloc.elf" => {
-            *err == ElfError::UnsupportedReloc {
-                r_type: 257,
-                offset: 0x2100,
-            }
-        }
+        "bad-reloc.elf" => *err == ElfError::UnsupportedReloc { r_type: 257, offset: 0x2100 },
         "bad-no-modinfo.elf" => *err == ElfError::MissingModinfo,
         "bad-not-elf.elf" => *err == ElfError::NotElf,
         _ => panic!("unexpected corpus file {name}"),
@@ -57,18 +46,10 @@ fn every_variant_is_refused_for_its_defect() {
         ]
     );
     for v in &variants {
-        assert_ne!(
-            v.bytes, good,
-            "{} differs from the good module",
-            v.file_name
-        );
+        assert_ne!(v.bytes, good, "{} differs from the good module", v.file_name);
         let err = validate(&v.bytes, &Limits::default())
             .expect_err(&format!("{} ({}) must be refused", v.file_name, v.defect));
-        assert!(
-            expected(v.file_name, &err),
-            "{}: refused for the wrong reason: {err}",
-            v.file_name
-        );
+        assert!(expected(v.file_name, &err), "{}: refused for the wrong reason: {err}", v.file_name);
     }
 }
 
@@ -80,22 +61,13 @@ fn mutations_change_only_what_they_say() {
         assert_eq!(bad.len(), good.len());
         let diff: Vec<usize> = (0..good.len()).filter(|&i| bad[i] != good[i]).collect();
         assert!(!diff.is_empty(), "something changed");
-        assert!(
-            diff.iter().all(|i| field.contains(i)),
-            "{diff:?} outside {field:?}"
-        );
+        assert!(diff.iter().all(|i| field.contains(i)), "{diff:?} outside {field:?}");
     };
     let cut = corpus::truncated(&good).unwrap();
-    assert!(
-        cut.len() > phdr(0) && cut.len() < phdr(PHNUM),
-        "cut inside the table"
-    );
+    assert!(cut.len() > phdr(0) && cut.len() < phdr(PHNUM), "cut inside the table");
     assert_eq!(cut[..], good[..cut.len()]);
     changed_only(corpus::machine(&good).unwrap(), 18..20);
-    changed_only(
-        corpus::segment_past_eof(&good).unwrap(),
-        phdr(0) + 8..phdr(0) + 16,
-    );
+    changed_only(corpus::segment_past_eof(&good).unwrap(), phdr(0) + 8..phdr(0) + 16);
     changed_only(corpus::wx(&good).unwrap(), phdr(1) + 4..phdr(1) + 8);
     changed_only(corpus::memsz(&good).unwrap(), phdr(2) + 40..phdr(2) + 48);
     let r_info = RELA as usize + 8;
@@ -105,23 +77,13 @@ fn mutations_change_only_what_they_say() {
 
     let random = corpus::not_elf(corpus::NOT_ELF_LEN);
     assert_eq!(random.len(), corpus::NOT_ELF_LEN);
-    assert_eq!(
-        random,
-        corpus::not_elf(corpus::NOT_ELF_LEN),
-        "deterministic"
-    );
-    assert!(
-        random.iter().filter(|&&b| b == random[1]).count() < 64,
-        "not a constant fill"
-    );
+    assert_eq!(random, corpus::not_elf(corpus::NOT_ELF_LEN), "deterministic");
+    assert!(random.iter().filter(|&&b| b == random[1]).count() < 64, "not a constant fill");
 }
 
 #[test]
 fn corpus_needs_a_parseable_module_with_something_to_mutate() {
-    assert!(matches!(
-        corpus::all(b"not an elf"),
-        Err(CorpusError::Parse(_))
-    ));
+    assert!(matches!(corpus::all(b"not an elf"), Err(CorpusError::Parse(_))));
     // Without RELATIVE relocations there is nothing for `reloc` to retype.
     let mut good = good();
     for i in 0..RELA_COUNT {
@@ -129,8 +91,5 @@ fn corpus_needs_a_parseable_module_with_something_to_mutate() {
     }
     let err = corpus::reloc(&good).unwrap_err();
     assert_eq!(err, CorpusError::Lacks("R_AARCH64_RELATIVE relocation"));
-    assert_eq!(
-        err.to_string(),
-        "the good module has no R_AARCH64_RELATIVE relocation to mutate"
-    );
+    assert_eq!(err.to_string(), "the good module has no R_AARCH64_RELATIVE relocation to mutate");
 }

@@ -17,10 +17,7 @@ fn refused(patch: impl FnOnce(&mut Vec<u8>)) -> ElfError {
     patch(&mut bytes);
     let err = validate(&bytes).expect_err("the patched module must be refused");
     let msg = err.to_string();
-    assert!(
-        !msg.is_empty() && !msg.contains('\n'),
-        "one-line message: {msg:?}"
-    );
+    assert!(!msg.is_empty() && !msg.contains('\n'), "one-line message: {msg:?}");
     err
 }
 
@@ -34,13 +31,7 @@ fn expected_plan() -> Plan {
                 filesz: 0x200 + GOOD_MODINFO.len() as u64,
                 rights: Rights::Read,
             },
-            Segment {
-                vaddr: TEXT,
-                memsz: TEXT_LEN,
-                file_offset: TEXT,
-                filesz: TEXT_LEN,
-                rights: Rights::ReadExec,
-            },
+            Segment { vaddr: TEXT, memsz: TEXT_LEN, file_offset: TEXT, filesz: TEXT_LEN, rights: Rights::ReadExec },
             Segment {
                 vaddr: DYNAMIC,
                 memsz: RW_MEMSZ,
@@ -52,18 +43,9 @@ fn expected_plan() -> Plan {
         image_pages: IMAGE_PAGES,
         entry: ENTRY,
         relocs: vec![
-            Reloc {
-                offset: 0x2100,
-                addend: 0x1004,
-            },
-            Reloc {
-                offset: 0x2108,
-                addend: 0x2000,
-            },
-            Reloc {
-                offset: 0x3000,
-                addend: 0x200,
-            },
+            Reloc { offset: 0x2100, addend: 0x1004 },
+            Reloc { offset: 0x2108, addend: 0x2000 },
+            Reloc { offset: 0x3000, addend: 0x200 },
         ],
         info: ModInfo {
             name: "hello".into(),
@@ -83,15 +65,7 @@ fn good_module_validates_with_the_expected_plan() {
 #[test]
 fn default_limits() {
     let l = Limits::default();
-    assert_eq!(
-        (
-            l.max_file_bytes,
-            l.max_segments,
-            l.max_image_bytes,
-            l.max_align
-        ),
-        (4 << 20, 8, 16 << 20, 64 << 10)
-    );
+    assert_eq!((l.max_file_bytes, l.max_segments, l.max_image_bytes, l.max_align), (4 << 20, 8, 16 << 20, 64 << 10));
 }
 
 #[test]
@@ -102,13 +76,8 @@ fn load_and_relocate_end_to_end() {
     assert_eq!(image.len() as u64, IMAGE_PAGES * PAGE);
     // File bytes copied, the rest zero.
     assert_eq!(&image[..0x200], &bytes[..0x200]);
-    assert_eq!(
-        &image[TEXT as usize..][..TEXT_LEN as usize],
-        &bytes[TEXT as usize..][..TEXT_LEN as usize]
-    );
-    assert!(image[(TEXT + TEXT_LEN) as usize..DYNAMIC as usize]
-        .iter()
-        .all(|&b| b == 0));
+    assert_eq!(&image[TEXT as usize..][..TEXT_LEN as usize], &bytes[TEXT as usize..][..TEXT_LEN as usize]);
+    assert!(image[(TEXT + TEXT_LEN) as usize..DYNAMIC as usize].iter().all(|&b| b == 0));
     assert!(image[(DATA + DATA_LEN) as usize..].iter().all(|&b| b == 0));
 
     let base = 0x40_0000_0000;
@@ -133,26 +102,14 @@ fn relocate_checks_its_inputs() {
     let plan = validate(&bytes).unwrap();
     let mut image = elf::load_image(&bytes, &plan);
     let need = plan.image_bytes();
-    assert_eq!(
-        elf::relocate(&mut image[..0x3000], &plan, 0),
-        Err(ElfError::ImageTooSmall { len: 0x3000, need })
-    );
+    assert_eq!(elf::relocate(&mut image[..0x3000], &plan, 0), Err(ElfError::ImageTooSmall { len: 0x3000, need }));
     assert_eq!(
         elf::relocate(&mut image, &plan, u64::MAX - 0x100),
-        Err(ElfError::RelocValueOverflow {
-            offset: 0x2100,
-            base: u64::MAX - 0x100
-        })
+        Err(ElfError::RelocValueOverflow { offset: 0x2100, base: u64::MAX - 0x100 })
     );
     let mut bad = plan.clone();
-    bad.relocs.push(Reloc {
-        offset: need - 4,
-        addend: 0,
-    });
-    assert_eq!(
-        elf::relocate(&mut image, &bad, 0),
-        Err(ElfError::RelocOutsideImage(need - 4))
-    );
+    bad.relocs.push(Reloc { offset: need - 4, addend: 0 });
+    assert_eq!(elf::relocate(&mut image, &bad, 0), Err(ElfError::RelocOutsideImage(need - 4)));
     // A larger buffer is fine.
     let mut bigger = vec![0; need as usize + 100];
     elf::relocate(&mut bigger, &plan, 0x1000).unwrap();
@@ -162,50 +119,27 @@ fn relocate_checks_its_inputs() {
 #[test]
 fn refuses_files_that_are_not_64_bit_little_endian_elf() {
     let g = good();
-    let limits = Limits {
-        max_file_bytes: 0x2000,
-        ..Limits::default()
-    };
-    assert_eq!(
-        elf::validate(&g, &limits),
-        Err(ElfError::FileTooBig {
-            len: g.len() as u64,
-            max: 0x2000
-        })
-    );
+    let limits = Limits { max_file_bytes: 0x2000, ..Limits::default() };
+    assert_eq!(elf::validate(&g, &limits), Err(ElfError::FileTooBig { len: g.len() as u64, max: 0x2000 }));
     assert_eq!(validate(b""), Err(ElfError::NotElf));
     assert_eq!(validate(b"MZ\x90\0"), Err(ElfError::NotElf));
-    assert_eq!(
-        validate(&g[..40]),
-        Err(ElfError::TruncatedHeader { len: 40 })
-    );
+    assert_eq!(validate(&g[..40]), Err(ElfError::TruncatedHeader { len: 40 }));
     assert_eq!(refused(|b| b[4] = 1), ElfError::NotElf64(1));
     assert_eq!(refused(|b| b[5] = 2), ElfError::NotLittleEndian(2));
     assert_eq!(
         refused(|b| b.truncate(phdr(2))),
-        ElfError::TruncatedTable {
-            table: "program header",
-            end: phdr(PHNUM) as u64,
-            len: phdr(2) as u64
-        }
+        ElfError::TruncatedTable { table: "program header", end: phdr(PHNUM) as u64, len: phdr(2) as u64 }
     );
     assert!(matches!(
         refused(|b| {
             let n = b.len();
             b.truncate(n - 10)
         }),
-        ElfError::TruncatedTable {
-            table: "section header",
-            ..
-        }
+        ElfError::TruncatedTable { table: "section header", .. }
     ));
     assert_eq!(
         refused(|b| put_u16(b, 54, 32)),
-        ElfError::BadEntrySize {
-            table: "program header",
-            size: 32,
-            expected: 56
-        }
+        ElfError::BadEntrySize { table: "program header", size: 32, expected: 56 }
     );
     // A section-name table index past the table: no section has a name.
     assert_eq!(refused(|b| put_u16(b, 62, 99)), ElfError::MissingModinfo);
@@ -216,37 +150,18 @@ fn refuses_wrong_machine_and_type() {
     assert_eq!(refused(|b| put_u16(b, 18, 62)), ElfError::WrongMachine(62));
     let err = refused(|b| put_u16(b, 16, 2));
     assert_eq!(err, ElfError::NotPositionIndependent);
-    assert!(
-        err.to_string()
-            .contains("must be built position-independent"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("must be built position-independent"), "{err}");
     assert_eq!(refused(|b| put_u16(b, 16, 1)), ElfError::WrongType(1));
-    assert_eq!(
-        ElfError::WrongMachine(62).to_string(),
-        "built for machine X86_64 (62), not AArch64 (183)"
-    );
+    assert_eq!(ElfError::WrongMachine(62).to_string(), "built for machine X86_64 (62), not AArch64 (183)");
 }
 
 #[test]
 fn refuses_interpreter_tls_and_missing_loads() {
-    assert_eq!(
-        refused(|b| put_u32(b, phdr(4), 3)),
-        ElfError::HasInterpreter
-    );
+    assert_eq!(refused(|b| put_u32(b, phdr(4), 3)), ElfError::HasInterpreter);
     assert_eq!(refused(|b| put_u32(b, phdr(4), 7)), ElfError::HasTls);
-    assert_eq!(
-        refused(|b| (0..3).for_each(|i| put_u32(b, phdr(i), 0))),
-        ElfError::NoLoadSegments
-    );
-    let limits = Limits {
-        max_segments: 2,
-        ..Limits::default()
-    };
-    assert_eq!(
-        elf::validate(&good(), &limits),
-        Err(ElfError::TooManySegments { count: 3, max: 2 })
-    );
+    assert_eq!(refused(|b| (0..3).for_each(|i| put_u32(b, phdr(i), 0))), ElfError::NoLoadSegments);
+    let limits = Limits { max_segments: 2, ..Limits::default() };
+    assert_eq!(elf::validate(&good(), &limits), Err(ElfError::TooManySegments { count: 3, max: 2 }));
 }
 
 /// Program header field offsets.
@@ -262,12 +177,7 @@ fn refuses_bad_segment_geometry() {
     let len = good().len() as u64;
     assert_eq!(
         refused(|b| put_u64(b, phdr(2) + P_FILESZ, len)),
-        ElfError::SegmentPastEof {
-            index: 2,
-            offset: DYNAMIC,
-            filesz: len,
-            len
-        }
+        ElfError::SegmentPastEof { index: 2, offset: DYNAMIC, filesz: len, len }
     );
     assert!(matches!(
         refused(|b| put_u64(b, phdr(1) + P_OFFSET, u64::MAX - 0xfff)),
@@ -275,11 +185,7 @@ fn refuses_bad_segment_geometry() {
     ));
     assert_eq!(
         refused(|b| put_u64(b, phdr(1) + P_MEMSZ, 8)),
-        ElfError::FileszOverMemsz {
-            index: 1,
-            filesz: TEXT_LEN,
-            memsz: 8
-        }
+        ElfError::FileszOverMemsz { index: 1, filesz: TEXT_LEN, memsz: 8 }
     );
     assert_eq!(
         refused(|b| {
@@ -290,34 +196,16 @@ fn refuses_bad_segment_geometry() {
     );
     assert_eq!(
         refused(|b| put_u64(b, phdr(2) + P_VADDR, u64::MAX - 0xfff)),
-        ElfError::SegmentWraps {
-            index: 2,
-            vaddr: u64::MAX - 0xfff,
-            memsz: RW_MEMSZ
-        }
+        ElfError::SegmentWraps { index: 2, vaddr: u64::MAX - 0xfff, memsz: RW_MEMSZ }
     );
-    assert_eq!(
-        refused(|b| put_u64(b, phdr(1) + P_ALIGN, 0x3000)),
-        ElfError::BadAlign {
-            index: 1,
-            align: 0x3000
-        }
-    );
+    assert_eq!(refused(|b| put_u64(b, phdr(1) + P_ALIGN, 0x3000)), ElfError::BadAlign { index: 1, align: 0x3000 });
     assert_eq!(
         refused(|b| put_u64(b, phdr(1) + P_ALIGN, 0x20000)),
-        ElfError::AlignTooBig {
-            index: 1,
-            align: 0x20000,
-            max: 0x10000
-        }
+        ElfError::AlignTooBig { index: 1, align: 0x20000, max: 0x10000 }
     );
     assert_eq!(
         refused(|b| put_u64(b, phdr(1) + P_VADDR, TEXT + 8)),
-        ElfError::PageMisaligned {
-            index: 1,
-            vaddr: TEXT + 8,
-            offset: TEXT
-        }
+        ElfError::PageMisaligned { index: 1, vaddr: TEXT + 8, offset: TEXT }
     );
     // Alignment 0 and 1 both mean "none".
     for align in [0, 1] {
@@ -330,57 +218,21 @@ fn refuses_bad_segment_geometry() {
 #[test]
 fn refuses_overlaps_and_oversized_images() {
     // The data segment moved onto the text page (same offset within the page).
-    assert_eq!(
-        refused(|b| put_u64(b, phdr(2) + P_VADDR, TEXT)),
-        ElfError::Overlap {
-            first: 1,
-            second: 2
-        }
-    );
+    assert_eq!(refused(|b| put_u64(b, phdr(2) + P_VADDR, TEXT)), ElfError::Overlap { first: 1, second: 2 });
     // Segments on different pages never overlap, but sharing a page is refused even when the
     // bytes do not overlap: text grows to end on the data segment's first page.
-    assert_eq!(
-        refused(|b| put_u64(b, phdr(1) + P_MEMSZ, 0x1001)),
-        ElfError::Overlap {
-            first: 1,
-            second: 2
-        }
-    );
-    let limits = Limits {
-        max_image_bytes: 0x3fff,
-        ..Limits::default()
-    };
-    assert_eq!(
-        elf::validate(&good(), &limits),
-        Err(ElfError::ImageTooBig {
-            bytes: 0x4000,
-            max: 0x3fff
-        })
-    );
+    assert_eq!(refused(|b| put_u64(b, phdr(1) + P_MEMSZ, 0x1001)), ElfError::Overlap { first: 1, second: 2 });
+    let limits = Limits { max_image_bytes: 0x3fff, ..Limits::default() };
+    assert_eq!(elf::validate(&good(), &limits), Err(ElfError::ImageTooBig { bytes: 0x4000, max: 0x3fff }));
 }
 
 #[test]
 fn refuses_bad_rights_and_entry() {
-    assert_eq!(
-        refused(|b| put_u32(b, phdr(1) + P_FLAGS, 7)),
-        ElfError::WritableExecutable(1)
-    );
-    assert_eq!(
-        refused(|b| put_u32(b, phdr(2) + P_FLAGS, 2)),
-        ElfError::NotReadable(2)
-    );
-    assert_eq!(
-        refused(|b| put_u32(b, phdr(1) + P_FLAGS, 4)),
-        ElfError::NoExecutableSegment
-    );
-    assert_eq!(
-        refused(|b| put_u64(b, 24, DATA)),
-        ElfError::EntryNotExecutable(DATA)
-    );
-    assert_eq!(
-        refused(|b| put_u64(b, 24, TEXT + TEXT_LEN)),
-        ElfError::EntryNotExecutable(TEXT + TEXT_LEN)
-    );
+    assert_eq!(refused(|b| put_u32(b, phdr(1) + P_FLAGS, 7)), ElfError::WritableExecutable(1));
+    assert_eq!(refused(|b| put_u32(b, phdr(2) + P_FLAGS, 2)), ElfError::NotReadable(2));
+    assert_eq!(refused(|b| put_u32(b, phdr(1) + P_FLAGS, 4)), ElfError::NoExecutableSegment);
+    assert_eq!(refused(|b| put_u64(b, 24, DATA)), ElfError::EntryNotExecutable(DATA));
+    assert_eq!(refused(|b| put_u64(b, 24, TEXT + TEXT_LEN)), ElfError::EntryNotExecutable(TEXT + TEXT_LEN));
 }
 
 /// File offset of field `field` of relocation `index`.
@@ -391,47 +243,23 @@ fn rela(index: usize, field: usize) -> usize {
 #[test]
 fn refuses_unsupported_or_misplaced_relocations() {
     let err = refused(|b| put_u64(b, rela(2, 8), 257));
-    assert_eq!(
-        err,
-        ElfError::UnsupportedReloc {
-            r_type: 257,
-            offset: 0x2108
-        }
-    );
+    assert_eq!(err, ElfError::UnsupportedReloc { r_type: 257, offset: 0x2108 });
     assert_eq!(
         err.to_string(),
         "unsupported relocation type R_AARCH64_ABS64 (257) at offset 0x2108; only \
          R_AARCH64_RELATIVE is supported"
     );
-    assert_eq!(
-        refused(|b| put_u64(b, rela(1, 8), 1026)),
-        ElfError::UnsupportedReloc {
-            r_type: 1026,
-            offset: 0
-        }
-    );
+    assert_eq!(refused(|b| put_u64(b, rela(1, 8), 1026)), ElfError::UnsupportedReloc { r_type: 1026, offset: 0 });
     // A symbol-based relocation (R_AARCH64_GLOB_DAT against symbol 5).
     assert_eq!(
         refused(|b| put_u64(b, rela(0, 8), 5 << 32 | 1025)),
-        ElfError::UnsupportedReloc {
-            r_type: 1025,
-            offset: 0x2100
-        }
+        ElfError::UnsupportedReloc { r_type: 1025, offset: 0x2100 }
     );
     // Targets: read-only text, straddling the end of the writable segment, past everything.
-    assert_eq!(
-        refused(|b| put_u64(b, rela(0, 0), TEXT)),
-        ElfError::RelocNotWritable(TEXT)
-    );
+    assert_eq!(refused(|b| put_u64(b, rela(0, 0), TEXT)), ElfError::RelocNotWritable(TEXT));
     let end = DYNAMIC + RW_MEMSZ;
-    assert_eq!(
-        refused(|b| put_u64(b, rela(0, 0), end - 4)),
-        ElfError::RelocNotWritable(end - 4)
-    );
-    assert_eq!(
-        refused(|b| put_u64(b, rela(0, 0), u64::MAX - 3)),
-        ElfError::RelocNotWritable(u64::MAX - 3)
-    );
+    assert_eq!(refused(|b| put_u64(b, rela(0, 0), end - 4)), ElfError::RelocNotWritable(end - 4));
+    assert_eq!(refused(|b| put_u64(b, rela(0, 0), u64::MAX - 3)), ElfError::RelocNotWritable(u64::MAX - 3));
     validate(&{
         let mut b = good();
         put_u64(&mut b, rela(0, 0), end - 8);
@@ -441,19 +269,11 @@ fn refuses_unsupported_or_misplaced_relocations() {
     // Addends must point into the image.
     assert_eq!(
         refused(|b| put_u64(b, rela(0, 16), 0x4001)),
-        ElfError::RelocAddendOutside {
-            offset: 0x2100,
-            addend: 0x4001,
-            image_bytes: 0x4000
-        }
+        ElfError::RelocAddendOutside { offset: 0x2100, addend: 0x4001, image_bytes: 0x4000 }
     );
     assert_eq!(
         refused(|b| put_u64(b, rela(0, 16), -8i64 as u64)),
-        ElfError::RelocAddendOutside {
-            offset: 0x2100,
-            addend: -8,
-            image_bytes: 0x4000
-        }
+        ElfError::RelocAddendOutside { offset: 0x2100, addend: -8, image_bytes: 0x4000 }
     );
 }
 
@@ -467,26 +287,13 @@ fn refuses_relocation_tables_goblin_would_misread() {
     // DT_RELA outside every segment's file bytes (goblin would read from offset 0).
     assert_eq!(
         refused(|b| put_u64(b, dyn_val(0), 0x3100)),
-        ElfError::BadRelocTable {
-            tag: "DT_RELA",
-            vaddr: 0x3100,
-            size: 96
-        }
+        ElfError::BadRelocTable { tag: "DT_RELA", vaddr: 0x3100, size: 96 }
     );
     // DT_RELACOUNT retagged DT_RELR / DT_REL.
-    assert!(matches!(
-        refused(|b| put_u64(b, dyn_val(3) - 8, 36)),
-        ElfError::UnsupportedRelocFormat(_)
-    ));
-    assert!(matches!(
-        refused(|b| put_u64(b, dyn_val(3) - 8, 17)),
-        ElfError::UnsupportedRelocFormat(_)
-    ));
+    assert!(matches!(refused(|b| put_u64(b, dyn_val(3) - 8, 36)), ElfError::UnsupportedRelocFormat(_)));
+    assert!(matches!(refused(|b| put_u64(b, dyn_val(3) - 8, 17)), ElfError::UnsupportedRelocFormat(_)));
     // No PT_DYNAMIC: the loaded .rela.dyn would never be applied.
-    assert_eq!(
-        refused(|b| put_u32(b, phdr(3), 0)),
-        ElfError::RelocationsWithoutDynamic
-    );
+    assert_eq!(refused(|b| put_u32(b, phdr(3), 0)), ElfError::RelocationsWithoutDynamic);
     // ... which is fine when there are no relocation sections either.
     let mut b = good();
     put_u32(&mut b, phdr(3), 0);
@@ -500,25 +307,13 @@ fn refuses_missing_or_bad_modinfo() {
     let err = refused(|b| rename_section(b, SH_MODINFO, ".data"));
     assert_eq!(err, ElfError::MissingModinfo);
     assert_eq!(err.to_string(), "missing .modinfo section");
-    assert_eq!(
-        refused(|b| rename_section(b, SH_DATA, ".modinfo")),
-        ElfError::DuplicateModinfo
-    );
-    assert_eq!(
-        refused(|b| put_u32(b, shdr(&g, SH_MODINFO) + 4, 8)),
-        ElfError::ModinfoNotInFile
-    );
-    assert_eq!(
-        refused(|b| put_u64(b, shdr(&g, SH_MODINFO) + 32, g.len() as u64)),
-        ElfError::ModinfoNotInFile
-    );
+    assert_eq!(refused(|b| rename_section(b, SH_DATA, ".modinfo")), ElfError::DuplicateModinfo);
+    assert_eq!(refused(|b| put_u32(b, shdr(&g, SH_MODINFO) + 4, 8)), ElfError::ModinfoNotInFile);
+    assert_eq!(refused(|b| put_u64(b, shdr(&g, SH_MODINFO) + 32, g.len() as u64)), ElfError::ModinfoNotInFile);
     let bytes = module_elf(b"name=hello\0version=1\0description=d\0");
     let err = validate(&bytes).unwrap_err();
     assert_eq!(err, ElfError::ModInfo(ModInfoError::Missing("license")));
     assert_eq!(err.to_string(), "bad .modinfo: missing `license`");
     let bytes = module_elf(b"name=Hello\0version=1\0license=MIT\0description=d\0");
-    assert_eq!(
-        validate(&bytes),
-        Err(ElfError::ModInfo(ModInfoError::BadName("Hello".into())))
-    );
+    assert_eq!(validate(&bytes), Err(ElfError::ModInfo(ModInfoError::BadName("Hello".into()))));
 }

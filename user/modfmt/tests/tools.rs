@@ -45,10 +45,7 @@ fn mkarchive_packs_files_under_their_base_names() {
     std::fs::write(s.path("hello.elf"), b"hello").unwrap();
     std::fs::write(s.path("sub/world.elf"), vec![9u8; 1000]).unwrap();
     let out = s.path("boot.mar");
-    let o = run(
-        MKARCHIVE,
-        &[&out, &s.path("hello.elf"), &s.path("sub/world.elf")],
-    );
+    let o = run(MKARCHIVE, &[&out, &s.path("hello.elf"), &s.path("sub/world.elf")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -59,14 +56,8 @@ fn mkarchive_packs_files_under_their_base_names() {
     assert_eq!(lines[2], format!("{out}: 2 entries, {} bytes", bytes.len()));
     let entries = archive::parse(&bytes).unwrap();
     assert_eq!(entries.len(), 2);
-    assert_eq!(
-        (entries[0].name, entries[0].data),
-        ("hello.elf", &b"hello"[..])
-    );
-    assert_eq!(
-        (entries[1].name, entries[1].data),
-        ("world.elf", &[9u8; 1000][..])
-    );
+    assert_eq!((entries[0].name, entries[0].data), ("hello.elf", &b"hello"[..]));
+    assert_eq!((entries[1].name, entries[1].data), ("world.elf", &[9u8; 1000][..]));
 }
 
 #[test]
@@ -89,9 +80,7 @@ fn mkarchive_reports_clear_errors() {
         text(&o.stderr)
     };
     let missing = s.path("missing.elf");
-    assert!(
-        err(&[&out, &missing]).starts_with(&format!("mkarchive: error: cannot read `{missing}`"))
-    );
+    assert!(err(&[&out, &missing]).starts_with(&format!("mkarchive: error: cannot read `{missing}`")));
     assert_eq!(
         err(&[&out, &s.path("a.elf"), &s.path("sub/a.elf")]),
         format!(
@@ -113,10 +102,7 @@ fn badelf_writes_a_corpus_that_is_all_refused() {
     let o = run(BADELF, &[&good, &dir]);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let stdout = text(&o.stdout);
-    assert_eq!(
-        stdout.lines().next(),
-        Some(format!("{good}: ok (module `hello`)").as_str())
-    );
+    assert_eq!(stdout.lines().next(), Some(format!("{good}: ok (module `hello`)").as_str()));
     for name in [
         "bad-truncated.elf",
         "bad-machine.elf",
@@ -131,10 +117,7 @@ fn badelf_writes_a_corpus_that_is_all_refused() {
         assert!(std::fs::metadata(&path).is_ok(), "{path} written");
         assert!(stdout.contains(&format!("{path}: refused: ")), "{stdout}");
     }
-    assert!(
-        stdout.contains("bad-no-modinfo.elf: refused: missing .modinfo section"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("bad-no-modinfo.elf: refused: missing .modinfo section"), "{stdout}");
 }
 
 #[test]

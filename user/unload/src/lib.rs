@@ -271,10 +271,7 @@ impl Unload {
         // Pairs with the fence in `unregister`: if the unloader's read of our counter misses
         // this "enter", our read of the state below sees its "unregister".
         fence(Ordering::SeqCst);
-        Section {
-            unload: self,
-            opener,
-        }
+        Section { unload: self, opener }
     }
 
     /// Drops one reference. Never lets the count go below 0 ([`Closed::Stale`] then). If this
@@ -287,10 +284,7 @@ impl Unload {
             if now == 0 {
                 return Closed::Stale;
             }
-            match self
-                .refs
-                .compare_exchange_weak(now, now - 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match self.refs.compare_exchange_weak(now, now - 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => break,
                 Err(seen) => now = seen,
             }
@@ -331,12 +325,7 @@ impl Unload {
     /// There is one unloader: `unload` and [`Unload::force`] must not run concurrently with
     /// each other (a second `unload` started meanwhile gets [`Outcome::NotLive`], a `force`
     /// gets `Err(State::Unloading)`). The hook must not call them either.
-    pub fn unload(
-        &self,
-        mode: Mode,
-        sync: &mut dyn FnMut(),
-        hook: &mut dyn FnMut(Window),
-    ) -> Outcome {
+    pub fn unload(&self, mode: Mode, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window)) -> Outcome {
         self.run(mode, sync, hook, true)
     }
 
@@ -356,13 +345,7 @@ impl Unload {
         self.run(mode, sync, hook, false)
     }
 
-    fn run(
-        &self,
-        mode: Mode,
-        sync: &mut dyn FnMut(),
-        hook: &mut dyn FnMut(Window),
-        grace: bool,
-    ) -> Outcome {
+    fn run(&self, mode: Mode, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window), grace: bool) -> Outcome {
         // Step 1: refuse while used.
         let state = self.state();
         if state != State::Live {
@@ -427,11 +410,7 @@ impl Unload {
     /// `Err(state)` if the module was already [`State::Gone`], or [`State::Unloading`] (an
     /// `unload` is running; there is one unloader); nothing changed then. A [`State::Going`]
     /// module (removal deferred) can be forced.
-    pub fn force(
-        &self,
-        sync: &mut dyn FnMut(),
-        hook: &mut dyn FnMut(Window),
-    ) -> Result<u64, State> {
+    pub fn force(&self, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window)) -> Result<u64, State> {
         let mut from = State::Live;
         loop {
             match self.unregister(from, State::Gone) {
@@ -453,12 +432,7 @@ impl Unload {
     /// still have seen "registered".
     fn unregister(&self, from: State, to: State) -> Result<(), State> {
         self.state
-            .compare_exchange(
-                from.encode(),
-                to.encode(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
+            .compare_exchange(from.encode(), to.encode(), Ordering::SeqCst, Ordering::SeqCst)
             .map_err(State::decode)?;
         fence(Ordering::SeqCst);
         Ok(())
@@ -483,12 +457,7 @@ impl Unload {
     /// `Going` → `Gone`; true for the one caller that wins.
     fn finish_going(&self) -> bool {
         self.state
-            .compare_exchange(
-                State::Going.encode(),
-                State::Gone.encode(),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
+            .compare_exchange(State::Going.encode(), State::Gone.encode(), Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
 }
@@ -530,9 +499,7 @@ impl Drop for Section<'_> {
 
 impl fmt::Debug for Section<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Section")
-            .field("opener", &self.opener)
-            .finish()
+        f.debug_struct("Section").field("opener", &self.opener).finish()
     }
 }
 

@@ -73,17 +73,13 @@ fn step_1_refuses_while_used_and_changes_nothing() {
 fn unused_module_is_removed_with_hooks_and_sync_in_order() {
     let u = Unload::new(3);
     let order = core::cell::RefCell::new(Vec::new());
-    let out = u.unload(
-        Mode::Busy,
-        &mut || order.borrow_mut().push("sync"),
-        &mut |w| {
-            order.borrow_mut().push(match w {
-                Window::AfterUnregister => "after-unregister",
-                Window::Waiting { .. } => "waiting",
-                Window::AfterSync => "after-sync",
-            })
-        },
-    );
+    let out = u.unload(Mode::Busy, &mut || order.borrow_mut().push("sync"), &mut |w| {
+        order.borrow_mut().push(match w {
+            Window::AfterUnregister => "after-unregister",
+            Window::Waiting { .. } => "waiting",
+            Window::AfterSync => "after-sync",
+        })
+    });
     assert_eq!(out, Outcome::Removed);
     assert_eq!(*order.borrow(), ["after-unregister", "sync", "after-sync"]);
     assert_eq!(u.state(), State::Gone);
@@ -129,14 +125,7 @@ fn opener_inside_at_unregister(mode: Mode) -> (Unload, Outcome, Vec<Window>) {
 fn busy_re_registers_when_an_opener_was_inside() {
     let (u, out, windows) = opener_inside_at_unregister(Mode::Busy);
     assert_eq!(out, Outcome::Busy(1));
-    assert_eq!(
-        windows,
-        [
-            Window::AfterUnregister,
-            Window::Waiting { opener: 1 },
-            Window::AfterSync
-        ]
-    );
+    assert_eq!(windows, [Window::AfterUnregister, Window::Waiting { opener: 1 }, Window::AfterSync]);
     assert_eq!(u.state(), State::Live);
     assert_eq!(u.refs(), 1);
     u.open(0).unwrap();
@@ -186,11 +175,7 @@ fn a_reference_taken_and_dropped_in_the_window_does_not_block_removal() {
     let out = u.unload(Mode::Wait, &mut no_sync(), &mut |w| {
         if let Window::Waiting { .. } = w {
             seen.take().unwrap().take();
-            assert_eq!(
-                u.close(),
-                Closed::Remaining(0),
-                "not Going yet: no completion"
-            );
+            assert_eq!(u.close(), Closed::Remaining(0), "not Going yet: no completion");
         }
     });
     assert_eq!(out, Outcome::Removed);
@@ -241,10 +226,7 @@ fn without_the_grace_period_a_reference_survives_removal() {
     assert_eq!(u.refs(), 1, "...and holds a reference to a removed module");
 
     // With the wait, the same interleaving is counted: Busy in one mode, Deferred in the other.
-    for (mode, expect) in [
-        (Mode::Busy, Outcome::Busy(1)),
-        (Mode::Wait, Outcome::Deferred(1)),
-    ] {
+    for (mode, expect) in [(Mode::Busy, Outcome::Busy(1)), (Mode::Wait, Outcome::Deferred(1))] {
         let u = Unload::new(1);
         let mut seen = Some(u.enter(0).look().expect("live"));
         let out = u.unload(mode, &mut no_sync(), &mut |w| {
@@ -268,11 +250,7 @@ fn force_returns_the_outstanding_references() {
     assert!(synced);
     assert_eq!(u.state(), State::Gone);
     assert_eq!(u.refs(), 0);
-    assert_eq!(
-        u.close(),
-        Closed::Stale,
-        "revoked references close as stale"
-    );
+    assert_eq!(u.close(), Closed::Stale, "revoked references close as stale");
     assert_eq!(u.open(0), Err(Refused(State::Gone)));
     assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Gone));
 }
@@ -296,11 +274,7 @@ fn force_a_going_module() {
     assert_eq!(out, Outcome::Deferred(1));
     assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Ok(1));
     assert_eq!(u.state(), State::Gone);
-    assert_eq!(
-        u.close(),
-        Closed::Stale,
-        "the forced-out reference does not complete a removal"
-    );
+    assert_eq!(u.close(), Closed::Stale, "the forced-out reference does not complete a removal");
 }
 
 #[test]
@@ -308,10 +282,7 @@ fn force_is_refused_during_an_unload() {
     let u = Unload::new(1);
     let out = u.unload(Mode::Busy, &mut no_sync(), &mut |w| {
         if w == Window::AfterUnregister {
-            assert_eq!(
-                u.force(&mut no_sync(), &mut no_hook()),
-                Err(State::Unloading)
-            );
+            assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Unloading));
             assert_eq!(unload(&u, Mode::Wait), Outcome::NotLive(State::Unloading));
         }
     });
@@ -389,11 +360,7 @@ fn threads_race_the_unloader() {
             // Every opener closed every reference it took, so a deferred removal completed.
             assert_eq!(u.state(), State::Gone, "after {outcomes:?}");
             assert_eq!(u.refs(), 0);
-            assert_eq!(
-                removals.load(StdOrdering::SeqCst),
-                1,
-                "removed exactly once"
-            );
+            assert_eq!(removals.load(StdOrdering::SeqCst), 1, "removed exactly once");
         }
     }
 }

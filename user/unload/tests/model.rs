@@ -34,11 +34,7 @@ struct Module {
 
 impl Module {
     fn new(openers: usize) -> Arc<Module> {
-        Arc::new(Module {
-            unload: Unload::new(openers),
-            memory: UnsafeCell::new(0),
-            removals: AtomicUsize::new(0),
-        })
+        Arc::new(Module { unload: Unload::new(openers), memory: UnsafeCell::new(0), removals: AtomicUsize::new(0) })
     }
 
     /// Uses module code/data: only legal while holding a reference.
@@ -194,11 +190,7 @@ fn slow_opener(mode: Mode) {
         let saw_live = Arc::new(AtomicBool::new(false));
         let (o, saw) = (m.clone(), saw_live.clone());
         let opener = thread::spawn(move || {
-            let seen = o
-                .unload
-                .enter(0)
-                .look()
-                .expect("live before the unload starts");
+            let seen = o.unload.enter(0).look().expect("live before the unload starts");
             saw.store(true, SeqCst);
             thread::yield_now(); // descheduled inside the critical section
             seen.take();
@@ -341,11 +333,7 @@ fn without_the_grace_period_loom_finds_the_race() {
         let m = Module::new(1);
         let o = m.clone();
         let opener = thread::spawn(move || o.unload.open(0).is_ok());
-        let out = m.unload.unload_without_grace_period(
-            Mode::Busy,
-            &mut SyncKind::Fence.run(),
-            &mut yielding,
-        );
+        let out = m.unload.unload_without_grace_period(Mode::Busy, &mut SyncKind::Fence.run(), &mut yielding);
         let opened = opener.join().unwrap();
         if out == Outcome::Removed {
             assert!(!opened, "removed while a reference is held");

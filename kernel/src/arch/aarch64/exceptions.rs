@@ -349,10 +349,7 @@ pub struct KernelFrame {
 
 extern "C" fn el1_sync_rust(frame: &KernelFrame) -> ! {
     let (s, far, esr) = syndrome();
-    panic!(
-        "kernel exception {s:?} at pc={:#x} far={far:#x} esr={esr:#x} lr={:#x}",
-        frame.elr, frame.x30
-    );
+    panic!("kernel exception {s:?} at pc={:#x} far={far:#x} esr={esr:#x} lr={:#x}", frame.elr, frame.x30);
 }
 
 extern "C" fn el1_irq_rust() {

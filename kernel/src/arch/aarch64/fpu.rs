@@ -6,17 +6,11 @@
 
 /// q0-q31, FPCR and FPSR.
 #[repr(C, align(16))]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct FpState {
     q: [u128; 32],
     fpcr: u64,
     fpsr: u64,
-}
-
-impl Default for FpState {
-    fn default() -> Self {
-        FpState { q: [0; 32], fpcr: 0, fpsr: 0 }
-    }
 }
 
 /// Saves this core's FP/SIMD registers into `state`.

@@ -143,7 +143,7 @@ pub fn init_this_core(gicr: u64, gicr_size: u64, mpidr: u64, ppis: &[u32]) -> bo
         let rd = unsafe { &*(phys_to_virt(rd_base) as *const RedistributorControl) };
         let aff = rd.typer.read(GICR_TYPER::Affinity);
         let expect = (mpidr & 0xff_ffff) | ((mpidr >> 8) & 0xff00_0000);
-        if u64::from(aff) == expect {
+        if aff == expect {
             break rd;
         }
         if rd.typer.is_set(GICR_TYPER::Last) || rd_base + REDIST_STRIDE >= gicr + gicr_size {
@@ -220,6 +220,6 @@ pub fn send_sgi(sgi: u32, target: u64) {
     let aff3 = (target >> 32) & 0xff;
     let value = (aff3 << 48) | (aff2 << 32) | (u64::from(sgi & 0xf) << 24) | (aff1 << 16) | (1 << aff0);
     barrier::dsb(barrier::ISHST); // data for the target visible before the interrupt
-    // SAFETY: writing ICC_SGI1R_EL1 raises an interrupt on another core; no memory access.
+                                  // SAFETY: writing ICC_SGI1R_EL1 raises an interrupt on another core; no memory access.
     unsafe { core::arch::asm!("msr S3_0_C12_C11_5, {0}", "isb", in(reg) value) };
 }

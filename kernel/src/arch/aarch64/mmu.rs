@@ -83,13 +83,17 @@ impl PageTable {
         blocks: bool,
         alloc: &mut dyn FnMut() -> Option<PhysAddr>,
     ) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned);
         }
         let mut off = 0;
         while off < size {
             let block = pte::leaf_size(2);
-            let level = if blocks && (va + off) % block == 0 && (pa + off) % block == 0 && size - off >= block {
+            let level = if blocks
+                && (va + off).is_multiple_of(block)
+                && (pa + off).is_multiple_of(block)
+                && size - off >= block
+            {
                 2
             } else {
                 3
@@ -181,8 +185,6 @@ pub fn invalidate_all_local() {
     // SAFETY: TLB maintenance has no memory-safety effect; barriers order it (Arm ARM D8.13).
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb") };
 }
-
-
 
 /// Invalidates this core's TLB entries tagged with `asid`, and waits until that is done.
 pub fn invalidate_asid_local(asid: u16) {

@@ -142,7 +142,11 @@ pub fn vspace_unmap_range() -> Outcome {
     ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), range.va, 4), Ok(0), "VSpaceUnmap of the range again");
 
     let (ep, badged) = fault_endpoint()?;
-    let t = Builder::new().core(core).fault_endpoint(badged.cptr()).spawn(probe::read, last).or_fail("start the second reader")?;
+    let t = Builder::new()
+        .core(core)
+        .fault_endpoint(badged.cptr())
+        .spawn(probe::read, last)
+        .or_fail("start the second reader")?;
     expect_fault(&ep, FaultKind::ReadAbort, last, probe::addr(probe::read))?;
     ensure_eq!(sys::reply(&Message::new(FaultReply::Kill as u32, &[])), Ok(true), "Reply Kill delivered");
     drop(t);
@@ -158,6 +162,10 @@ pub fn vspace_unmap_range() -> Outcome {
     for (va, pages, what) in bad {
         ensure_eq!(sys::vspace_unmap(ROOT_VSPACE.cptr(), va, pages).err(), Some(abi::Error::InvalidArgument), what);
     }
-    ensure_eq!(sys::vspace_unmap(ep.cptr(), range.va, 1).err(), Some(abi::Error::WrongType), "VSpaceUnmap of an endpoint");
+    ensure_eq!(
+        sys::vspace_unmap(ep.cptr(), range.va, 1).err(),
+        Some(abi::Error::WrongType),
+        "VSpaceUnmap of an endpoint"
+    );
     Ok(None)
 }

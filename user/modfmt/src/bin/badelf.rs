@@ -37,25 +37,18 @@ fn main() -> ExitCode {
 fn run(good_path: &str, out_dir: &Path) -> Result<bool, String> {
     let good = std::fs::read(good_path).map_err(|e| format!("cannot read `{good_path}`: {e}"))?;
     let limits = elf::Limits::default();
-    let plan = elf::validate(&good, &limits)
-        .map_err(|e| format!("{good_path}: the good module is refused: {e}"))?;
+    let plan = elf::validate(&good, &limits).map_err(|e| format!("{good_path}: the good module is refused: {e}"))?;
     println!("{good_path}: ok (module `{}`)", plan.info.name);
     let variants = corpus::all(&good).map_err(|e| format!("{good_path}: {e}"))?;
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| format!("cannot create `{}`: {e}", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create `{}`: {e}", out_dir.display()))?;
     let mut all_refused = true;
     for v in &variants {
         let path = out_dir.join(v.file_name);
-        std::fs::write(&path, &v.bytes)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        std::fs::write(&path, &v.bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         match elf::validate(&v.bytes, &limits) {
             Err(e) => println!("{}: refused: {e}", path.display()),
             Ok(_) => {
-                println!(
-                    "{}: ACCEPTED, but it has a defect: {}",
-                    path.display(),
-                    v.defect
-                );
+                println!("{}: ACCEPTED, but it has a defect: {}", path.display(), v.defect);
                 all_refused = false;
             }
         }

@@ -43,10 +43,7 @@ fn run(out: &str, files: &[String]) -> Result<(), String> {
             .ok_or_else(|| format!("the name of `{file}` is not UTF-8"))?
             .to_string();
         if let Some(i) = entries.iter().position(|(n, _)| *n == name) {
-            return Err(format!(
-                "duplicate name `{name}` (from `{}` and `{file}`)",
-                sources[i]
-            ));
+            return Err(format!("duplicate name `{name}` (from `{}` and `{file}`)", sources[i]));
         }
         if name.len() > archive::MAX_NAME_LEN {
             return Err(format!(
@@ -59,10 +56,7 @@ fn run(out: &str, files: &[String]) -> Result<(), String> {
         entries.push((name, data));
         sources.push(file);
     }
-    let refs: Vec<(&str, &[u8])> = entries
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.as_slice()))
-        .collect();
+    let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     let bytes = archive::build(&refs).map_err(|e| e.to_string())?;
     // Read it back: what is reported is what a reader will see.
     let parsed = archive::parse(&bytes).map_err(|e| format!("built a bad archive: {e}"))?;

@@ -225,42 +225,26 @@ impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::FileTooBig { len, max } => {
-                write!(
-                    f,
-                    "file is {len} bytes, more than the {max}-byte limit for a module"
-                )
+                write!(f, "file is {len} bytes, more than the {max}-byte limit for a module")
             }
             Self::NotElf => write!(f, "not an ELF file (no \\x7fELF magic)"),
             Self::TruncatedHeader { len } => {
-                write!(
-                    f,
-                    "truncated: {len} bytes, shorter than the 64-byte ELF header"
-                )
+                write!(f, "truncated: {len} bytes, shorter than the 64-byte ELF header")
             }
             Self::NotElf64(class) => write!(f, "ELF class {class} is not 64-bit (ELFCLASS64)"),
             Self::NotLittleEndian(data) => {
-                write!(
-                    f,
-                    "ELF data encoding {data} is not little-endian (ELFDATA2LSB)"
-                )
+                write!(f, "ELF data encoding {data} is not little-endian (ELFDATA2LSB)")
             }
-            Self::TruncatedTable { table, end, len } => write!(
-                f,
-                "truncated: the {table} table ends at byte {end:#x} but the file is {len:#x} bytes"
-            ),
-            Self::BadEntrySize {
-                table,
-                size,
-                expected,
-            } => {
+            Self::TruncatedTable { table, end, len } => {
+                write!(f, "truncated: the {table} table ends at byte {end:#x} but the file is {len:#x} bytes")
+            }
+            Self::BadEntrySize { table, size, expected } => {
                 write!(f, "{table} entry size is {size}, not {expected}")
             }
             Self::Malformed(why) => write!(f, "malformed ELF: {why}"),
-            Self::WrongMachine(m) => write!(
-                f,
-                "built for machine {} ({m}), not AArch64 ({EM_AARCH64})",
-                machine_to_str(*m)
-            ),
+            Self::WrongMachine(m) => {
+                write!(f, "built for machine {} ({m}), not AArch64 ({EM_AARCH64})", machine_to_str(*m))
+            }
             Self::NotPositionIndependent => write!(
                 f,
                 "fixed-address executable (ET_EXEC): modules must be built position-independent \
@@ -270,62 +254,33 @@ impl fmt::Display for ElfError {
                 write!(f, "ELF type {t} is not a position-independent executable")
             }
             Self::HasInterpreter => {
-                write!(
-                    f,
-                    "asks for a program interpreter (PT_INTERP); modules are static PIEs"
-                )
+                write!(f, "asks for a program interpreter (PT_INTERP); modules are static PIEs")
             }
-            Self::HasTls => write!(
-                f,
-                "has thread-local storage (PT_TLS), which modules cannot use"
-            ),
+            Self::HasTls => write!(f, "has thread-local storage (PT_TLS), which modules cannot use"),
             Self::NeedsLibrary(lib) => write!(f, "needs shared library `{lib}` (DT_NEEDED)"),
             Self::NoLoadSegments => write!(f, "no loadable segment (PT_LOAD)"),
             Self::TooManySegments { count, max } => {
                 write!(f, "{count} loadable segments, more than the limit of {max}")
             }
-            Self::SegmentPastEof {
-                index,
-                offset,
-                filesz,
-                len,
-            } => write!(
+            Self::SegmentPastEof { index, offset, filesz, len } => write!(
                 f,
                 "segment {index}: file bytes {offset:#x} + {filesz:#x} run past the end of the \
                  file ({len:#x} bytes)"
             ),
-            Self::FileszOverMemsz {
-                index,
-                filesz,
-                memsz,
-            } => write!(
-                f,
-                "segment {index}: file size {filesz:#x} is larger than memory size {memsz:#x}"
-            ),
-            Self::EmptySegment(index) => write!(f, "segment {index}: memory size is 0"),
-            Self::SegmentWraps {
-                index,
-                vaddr,
-                memsz,
-            } => write!(
-                f,
-                "segment {index}: address {vaddr:#x} + size {memsz:#x} wraps around"
-            ),
-            Self::BadAlign { index, align } => {
-                write!(
-                    f,
-                    "segment {index}: alignment {align:#x} is not a power of two"
-                )
+            Self::FileszOverMemsz { index, filesz, memsz } => {
+                write!(f, "segment {index}: file size {filesz:#x} is larger than memory size {memsz:#x}")
             }
-            Self::AlignTooBig { index, align, max } => write!(
-                f,
-                "segment {index}: alignment {align:#x} is larger than the limit of {max:#x}"
-            ),
-            Self::PageMisaligned {
-                index,
-                vaddr,
-                offset,
-            } => write!(
+            Self::EmptySegment(index) => write!(f, "segment {index}: memory size is 0"),
+            Self::SegmentWraps { index, vaddr, memsz } => {
+                write!(f, "segment {index}: address {vaddr:#x} + size {memsz:#x} wraps around")
+            }
+            Self::BadAlign { index, align } => {
+                write!(f, "segment {index}: alignment {align:#x} is not a power of two")
+            }
+            Self::AlignTooBig { index, align, max } => {
+                write!(f, "segment {index}: alignment {align:#x} is larger than the limit of {max:#x}")
+            }
+            Self::PageMisaligned { index, vaddr, offset } => write!(
                 f,
                 "segment {index}: address {vaddr:#x} and file offset {offset:#x} differ within \
                  a page"
@@ -337,21 +292,16 @@ impl fmt::Display for ElfError {
             Self::Overlap { first, second } => {
                 write!(f, "segments {first} and {second} share a page of memory")
             }
-            Self::ImageTooBig { bytes, max } => write!(
-                f,
-                "image spans {bytes:#x} bytes of memory, more than the limit of {max:#x}"
-            ),
+            Self::ImageTooBig { bytes, max } => {
+                write!(f, "image spans {bytes:#x} bytes of memory, more than the limit of {max:#x}")
+            }
             Self::NoExecutableSegment => write!(f, "no executable segment"),
             Self::EntryNotExecutable(entry) => {
-                write!(
-                    f,
-                    "entry point {entry:#x} is not inside an executable segment"
-                )
+                write!(f, "entry point {entry:#x} is not inside an executable segment")
             }
-            Self::RelocationsWithoutDynamic => write!(
-                f,
-                "has relocation sections but no dynamic table (PT_DYNAMIC) to find them"
-            ),
+            Self::RelocationsWithoutDynamic => {
+                write!(f, "has relocation sections but no dynamic table (PT_DYNAMIC) to find them")
+            }
             Self::BadRelocTable { tag, vaddr, size } => write!(
                 f,
                 "relocation table {tag} ({vaddr:#x}, {size:#x} bytes) is not inside a segment's \
@@ -363,20 +313,12 @@ impl fmt::Display for ElfError {
             Self::UnsupportedReloc { r_type, offset } => {
                 write!(f, "unsupported relocation type ")?;
                 reloc_name(f, *r_type)?;
-                write!(
-                    f,
-                    " at offset {offset:#x}; only R_AARCH64_RELATIVE is supported"
-                )
+                write!(f, " at offset {offset:#x}; only R_AARCH64_RELATIVE is supported")
             }
-            Self::RelocNotWritable(offset) => write!(
-                f,
-                "relocation at offset {offset:#x}: its 8 bytes are not inside a data segment (never code)"
-            ),
-            Self::RelocAddendOutside {
-                offset,
-                addend,
-                image_bytes,
-            } => write!(
+            Self::RelocNotWritable(offset) => {
+                write!(f, "relocation at offset {offset:#x}: its 8 bytes are not inside a data segment (never code)")
+            }
+            Self::RelocAddendOutside { offset, addend, image_bytes } => write!(
                 f,
                 "relocation at offset {offset:#x}: addend {addend:#x} points outside the image \
                  (0..{image_bytes:#x})"
@@ -388,21 +330,14 @@ impl fmt::Display for ElfError {
             }
             Self::ModInfo(e) => write!(f, "bad .modinfo: {e}"),
             Self::ImageTooSmall { len, need } => {
-                write!(
-                    f,
-                    "image buffer is {len:#x} bytes, the module needs {need:#x}"
-                )
+                write!(f, "image buffer is {len:#x} bytes, the module needs {need:#x}")
             }
             Self::RelocOutsideImage(offset) => {
-                write!(
-                    f,
-                    "relocation at offset {offset:#x} lies outside the image buffer"
-                )
+                write!(f, "relocation at offset {offset:#x} lies outside the image buffer")
             }
-            Self::RelocValueOverflow { offset, base } => write!(
-                f,
-                "relocation at offset {offset:#x}: base {base:#x} + addend overflows"
-            ),
+            Self::RelocValueOverflow { offset, base } => {
+                write!(f, "relocation at offset {offset:#x}: base {base:#x} + addend overflows")
+            }
         }
     }
 }

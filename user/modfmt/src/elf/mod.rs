@@ -54,12 +54,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 4 MiB files, 8 segments, 16 MiB images, 64 KiB alignment.
     fn default() -> Self {
-        Self {
-            max_file_bytes: 4 << 20,
-            max_segments: 8,
-            max_image_bytes: 16 << 20,
-            max_align: 64 << 10,
-        }
+        Self { max_file_bytes: 4 << 20, max_segments: 8, max_image_bytes: 16 << 20, max_align: 64 << 10 }
     }
 }
 
@@ -131,16 +126,12 @@ impl Plan {
 pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Plan, ElfError> {
     let len = bytes.len() as u64;
     if len > limits.max_file_bytes {
-        return Err(ElfError::FileTooBig {
-            len,
-            max: limits.max_file_bytes,
-        });
+        return Err(ElfError::FileTooBig { len, max: limits.max_file_bytes });
     }
     let header = check_header(bytes)?;
     let ctx = Ctx::new(Container::Big, Endian::Little);
     // `check_header` made sure the table lies inside the file.
-    let phdrs = ProgramHeader::parse(bytes, header.e_phoff as usize, header.e_phnum.into(), ctx)
-        .map_err(malformed)?;
+    let phdrs = ProgramHeader::parse(bytes, header.e_phoff as usize, header.e_phnum.into(), ctx).map_err(malformed)?;
     for ph in &phdrs {
         match ph.p_type {
             PT_INTERP => return Err(ElfError::HasInterpreter),
@@ -160,13 +151,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Plan, ElfError> {
     }
     let relocs = relocs::check(&elf, &segments, image_bytes)?;
     let info = modinfo::parse(modinfo_section(&elf, bytes)?)?;
-    Ok(Plan {
-        segments,
-        image_pages: image_bytes / PAGE_SIZE,
-        entry: header.e_entry,
-        relocs,
-        info,
-    })
+    Ok(Plan { segments, image_pages: image_bytes / PAGE_SIZE, entry: header.e_entry, relocs, info })
 }
 
 /// A goblin parse error as an [`ElfError`].
@@ -191,22 +176,8 @@ fn check_header(bytes: &[u8]) -> Result<Header, ElfError> {
         return Err(ElfError::NotLittleEndian(bytes[header::EI_DATA]));
     }
     let h = Elf::parse_header(bytes).map_err(malformed)?;
-    check_table(
-        "program header",
-        h.e_phoff,
-        h.e_phnum,
-        h.e_phentsize,
-        PHDR_SIZE,
-        len,
-    )?;
-    check_table(
-        "section header",
-        h.e_shoff,
-        h.e_shnum,
-        h.e_shentsize,
-        SHDR_SIZE,
-        len,
-    )?;
+    check_table("program header", h.e_phoff, h.e_phnum, h.e_phentsize, PHDR_SIZE, len)?;
+    check_table("section header", h.e_shoff, h.e_shnum, h.e_shentsize, SHDR_SIZE, len)?;
     match (h.e_machine, h.e_type) {
         (EM_AARCH64, ET_DYN) => Ok(h),
         (EM_AARCH64, ET_EXEC) => Err(ElfError::NotPositionIndependent),
@@ -229,11 +200,7 @@ fn check_table(
         return Ok(());
     }
     if size != expected {
-        return Err(ElfError::BadEntrySize {
-            table,
-            size,
-            expected,
-        });
+        return Err(ElfError::BadEntrySize { table, size, expected });
     }
     let end = offset.saturating_add(u64::from(count) * u64::from(size));
     if end > len {
@@ -244,10 +211,8 @@ fn check_table(
 
 /// The bytes of the one section named `.modinfo`.
 fn modinfo_section<'a>(elf: &Elf<'_>, bytes: &'a [u8]) -> Result<&'a [u8], ElfError> {
-    let mut found = elf
-        .section_headers
-        .iter()
-        .filter(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(modinfo::SECTION));
+    let mut found =
+        elf.section_headers.iter().filter(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(modinfo::SECTION));
     let sh = found.next().ok_or(ElfError::MissingModinfo)?;
     if found.next().is_some() {
         return Err(ElfError::DuplicateModinfo);
@@ -257,10 +222,7 @@ fn modinfo_section<'a>(elf: &Elf<'_>, bytes: &'a [u8]) -> Result<&'a [u8], ElfEr
     }
     let start = usize::try_from(sh.sh_offset).map_err(|_| ElfError::ModinfoNotInFile)?;
     let size = usize::try_from(sh.sh_size).map_err(|_| ElfError::ModinfoNotInFile)?;
-    start
-        .checked_add(size)
-        .and_then(|end| bytes.get(start..end))
-        .ok_or(ElfError::ModinfoNotInFile)
+    start.checked_add(size).and_then(|end| bytes.get(start..end)).ok_or(ElfError::ModinfoNotInFile)
 }
 
 /// Builds the image of a validated module: [`Plan::image_pages`] pages, each segment's file
@@ -281,18 +243,10 @@ pub fn load_image(bytes: &[u8], plan: &Plan) -> Vec<u8> {
 pub fn relocate(image: &mut [u8], plan: &Plan, base: u64) -> Result<(), ElfError> {
     let len = image.len() as u64;
     if len < plan.image_bytes() {
-        return Err(ElfError::ImageTooSmall {
-            len,
-            need: plan.image_bytes(),
-        });
+        return Err(ElfError::ImageTooSmall { len, need: plan.image_bytes() });
     }
     for r in &plan.relocs {
-        let value = base
-            .checked_add(r.addend)
-            .ok_or(ElfError::RelocValueOverflow {
-                offset: r.offset,
-                base,
-            })?;
+        let value = base.checked_add(r.addend).ok_or(ElfError::RelocValueOverflow { offset: r.offset, base })?;
         let slot = usize::try_from(r.offset)
             .ok()
             .and_then(|at| image.get_mut(at..at.checked_add(8)?))

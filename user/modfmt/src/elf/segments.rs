@@ -17,24 +17,13 @@ fn page_up(x: u64) -> Option<u64> {
 /// Checks every PT_LOAD of a file of `len` bytes against the rules and `limits`. Returns the
 /// segments (in program-header order) and the image size: from address 0 to the page-rounded
 /// end of the highest segment.
-pub(super) fn check(
-    phdrs: &[ProgramHeader],
-    len: u64,
-    limits: &Limits,
-) -> Result<(Vec<Segment>, u64), ElfError> {
-    let loads: Vec<(usize, &ProgramHeader)> = phdrs
-        .iter()
-        .enumerate()
-        .filter(|(_, ph)| ph.p_type == PT_LOAD)
-        .collect();
+pub(super) fn check(phdrs: &[ProgramHeader], len: u64, limits: &Limits) -> Result<(Vec<Segment>, u64), ElfError> {
+    let loads: Vec<(usize, &ProgramHeader)> = phdrs.iter().enumerate().filter(|(_, ph)| ph.p_type == PT_LOAD).collect();
     if loads.is_empty() {
         return Err(ElfError::NoLoadSegments);
     }
     if loads.len() > limits.max_segments {
-        return Err(ElfError::TooManySegments {
-            count: loads.len(),
-            max: limits.max_segments,
-        });
+        return Err(ElfError::TooManySegments { count: loads.len(), max: limits.max_segments });
     }
     let mut segments = Vec::with_capacity(loads.len());
     for &(index, ph) in &loads {
@@ -60,10 +49,7 @@ pub(super) fn check(
     }
     let image_bytes = ranges.iter().map(|&(_, end, _)| end).max().unwrap_or(0);
     if image_bytes > limits.max_image_bytes {
-        return Err(ElfError::ImageTooBig {
-            bytes: image_bytes,
-            max: limits.max_image_bytes,
-        });
+        return Err(ElfError::ImageTooBig { bytes: image_bytes, max: limits.max_image_bytes });
     }
     if !segments.iter().any(|s| s.rights == Rights::ReadExec) {
         return Err(ElfError::NoExecutableSegment);
@@ -72,37 +58,19 @@ pub(super) fn check(
 }
 
 /// Checks one PT_LOAD (program header `index`) on its own.
-fn check_one(
-    index: usize,
-    ph: &ProgramHeader,
-    len: u64,
-    limits: &Limits,
-) -> Result<Segment, ElfError> {
+fn check_one(index: usize, ph: &ProgramHeader, len: u64, limits: &Limits) -> Result<Segment, ElfError> {
     let (offset, filesz, vaddr, memsz) = (ph.p_offset, ph.p_filesz, ph.p_vaddr, ph.p_memsz);
     if offset.checked_add(filesz).is_none_or(|end| end > len) {
-        return Err(ElfError::SegmentPastEof {
-            index,
-            offset,
-            filesz,
-            len,
-        });
+        return Err(ElfError::SegmentPastEof { index, offset, filesz, len });
     }
     if filesz > memsz {
-        return Err(ElfError::FileszOverMemsz {
-            index,
-            filesz,
-            memsz,
-        });
+        return Err(ElfError::FileszOverMemsz { index, filesz, memsz });
     }
     if memsz == 0 {
         return Err(ElfError::EmptySegment(index));
     }
     if vaddr.checked_add(memsz).and_then(page_up).is_none() {
-        return Err(ElfError::SegmentWraps {
-            index,
-            vaddr,
-            memsz,
-        });
+        return Err(ElfError::SegmentWraps { index, vaddr, memsz });
     }
     // The ELF specification lets 0 and 1 both mean "no alignment".
     let align = ph.p_align;
@@ -110,18 +78,10 @@ fn check_one(
         return Err(ElfError::BadAlign { index, align });
     }
     if align > limits.max_align {
-        return Err(ElfError::AlignTooBig {
-            index,
-            align,
-            max: limits.max_align,
-        });
+        return Err(ElfError::AlignTooBig { index, align, max: limits.max_align });
     }
     if vaddr % PAGE_SIZE != offset % PAGE_SIZE {
-        return Err(ElfError::PageMisaligned {
-            index,
-            vaddr,
-            offset,
-        });
+        return Err(ElfError::PageMisaligned { index, vaddr, offset });
     }
     let rights = match (ph.is_read(), ph.is_write(), ph.is_executable()) {
         (_, true, true) => return Err(ElfError::WritableExecutable(index)),
@@ -130,23 +90,13 @@ fn check_one(
         (true, true, false) => Rights::ReadWrite,
         (true, false, true) => Rights::ReadExec,
     };
-    Ok(Segment {
-        vaddr,
-        memsz,
-        file_offset: offset,
-        filesz,
-        rights,
-    })
+    Ok(Segment { vaddr, memsz, file_offset: offset, filesz, rights })
 }
 
 /// Checks that `entry` lies inside an executable segment.
 pub(super) fn check_entry(segments: &[Segment], entry: u64) -> Result<(), ElfError> {
     let inside = |s: &&Segment| s.vaddr <= entry && entry - s.vaddr < s.memsz;
-    match segments
-        .iter()
-        .filter(|s| s.rights == Rights::ReadExec)
-        .find(inside)
-    {
+    match segments.iter().filter(|s| s.rights == Rights::ReadExec).find(inside) {
         Some(_) => Ok(()),
         None => Err(ElfError::EntryNotExecutable(entry)),
     }

@@ -53,8 +53,7 @@ pub const SHNUM: usize = 8;
 const SHSTRTAB: &[u8] = b"\0.rela.dyn\0.modinfo\0.text\0.dynamic\0.data\0.bss\0.shstrtab\0";
 
 /// The metadata of the good module.
-pub const GOOD_MODINFO: &[u8] =
-    b"name=hello\0version=0.1.0\0license=MIT\0description=says hello\0depends=console\0";
+pub const GOOD_MODINFO: &[u8] = b"name=hello\0version=0.1.0\0license=MIT\0description=says hello\0depends=console\0";
 
 /// The good module.
 pub fn good() -> Vec<u8> {
@@ -64,10 +63,7 @@ pub fn good() -> Vec<u8> {
 /// Offset in SHSTRTAB of `name`.
 fn name_at(name: &str) -> u32 {
     let needle = format!("\0{name}\0");
-    let at = SHSTRTAB
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap();
+    let at = SHSTRTAB.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
     at as u32 + 1
 }
 
@@ -130,45 +126,21 @@ impl Out {
     /// An ELF64 program header.
     #[allow(clippy::too_many_arguments)]
     fn phdr(&mut self, ty: u32, flags: u32, off: u64, filesz: u64, memsz: u64, align: u64) {
-        self.u32(ty)
-            .u32(flags)
-            .u64(off)
-            .u64(off)
-            .u64(off)
-            .u64(filesz)
-            .u64(memsz)
-            .u64(align);
+        self.u32(ty).u32(flags).u64(off).u64(off).u64(off).u64(filesz).u64(memsz).u64(align);
     }
     /// An ELF64 section header (address = offset, or 0 if not loaded).
     #[allow(clippy::too_many_arguments)]
-    fn shdr(
-        &mut self,
-        name: &str,
-        ty: u32,
-        flags: u64,
-        off: u64,
-        size: u64,
-        align: u64,
-        entsize: u64,
-    ) {
+    fn shdr(&mut self, name: &str, ty: u32, flags: u64, off: u64, size: u64, align: u64, entsize: u64) {
         let addr = if flags & 2 != 0 { off } else { 0 };
         let name = if name.is_empty() { 0 } else { name_at(name) };
-        self.u32(name)
-            .u32(ty)
-            .u64(flags)
-            .u64(addr)
-            .u64(off)
-            .u64(size);
+        self.u32(name).u32(ty).u64(flags).u64(addr).u64(off).u64(size);
         self.u32(0).u32(0).u64(align).u64(entsize);
     }
 }
 
 /// A module ELF with the layout above and `modinfo` as its `.modinfo` contents.
 pub fn module_elf(modinfo: &[u8]) -> Vec<u8> {
-    assert!(
-        MODINFO + modinfo.len() as u64 <= TEXT,
-        "modinfo too long for the layout"
-    );
+    assert!(MODINFO + modinfo.len() as u64 <= TEXT, "modinfo too long for the layout");
     let r_end = MODINFO + modinfo.len() as u64;
     let data_end = DATA + DATA_LEN;
     let shstrtab = data_end;
@@ -177,31 +149,13 @@ pub fn module_elf(modinfo: &[u8]) -> Vec<u8> {
     let mut o = Out(Vec::new());
     // ELF header.
     o.bytes(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    o.u16(3)
-        .u16(183)
-        .u32(1)
-        .u64(ENTRY)
-        .u64(64)
-        .u64(shoff)
-        .u32(0);
-    o.u16(64)
-        .u16(56)
-        .u16(PHNUM as u16)
-        .u16(64)
-        .u16(SHNUM as u16)
-        .u16(SH_SHSTRTAB as u16);
+    o.u16(3).u16(183).u32(1).u64(ENTRY).u64(64).u64(shoff).u32(0);
+    o.u16(64).u16(56).u16(PHNUM as u16).u16(64).u16(SHNUM as u16).u16(SH_SHSTRTAB as u16);
     // Program headers: R, RX, RW, DYNAMIC, GNU_STACK (flags: X=1, W=2, R=4).
     o.phdr(1, 4, 0, r_end, r_end, 0x10000);
     o.phdr(1, 5, TEXT, TEXT_LEN, TEXT_LEN, 0x10000);
     o.phdr(1, 6, DYNAMIC, data_end - DYNAMIC, RW_MEMSZ, 0x10000);
-    o.phdr(
-        2,
-        6,
-        DYNAMIC,
-        DYNAMIC_COUNT as u64 * 16,
-        DYNAMIC_COUNT as u64 * 16,
-        8,
-    );
+    o.phdr(2, 6, DYNAMIC, DYNAMIC_COUNT as u64 * 16, DYNAMIC_COUNT as u64 * 16, 8);
     o.phdr(0x6474_e551, 6, 0, 0, 0, 16);
     // .rela.dyn
     o.at(RELA);
@@ -221,9 +175,7 @@ pub fn module_elf(modinfo: &[u8]) -> Vec<u8> {
         o.u64(tag).u64(val);
     }
     // .data: the relocation slots start at zero, the rest is a pattern.
-    o.at(DATA)
-        .bytes(&[0; 16])
-        .bytes(&[DATA_FILL; DATA_LEN as usize - 16]);
+    o.at(DATA).bytes(&[0; 16]).bytes(&[DATA_FILL; DATA_LEN as usize - 16]);
     assert_eq!(o.len(), data_end);
     o.bytes(SHSTRTAB);
     o.at(shoff);

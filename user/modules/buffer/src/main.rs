@@ -36,7 +36,9 @@ fn init() -> Result<(), &'static str> {
     let quota: Cap<Quota> = Cap::new(CPtr::root(slot::QUOTA));
     let frame: Cap<Frame> = quota.create(frame_slot, 0).map_err(|_| "cannot create the shared frame")?;
     let va = page_va();
-    frame.map(Cap::<VSpace>::new(CPtr::root(slot::VSPACE)), va, Rights::READ | Rights::WRITE).map_err(|_| "cannot map it")?;
+    frame
+        .map(Cap::<VSpace>::new(CPtr::root(slot::VSPACE)), va, Rights::READ | Rights::WRITE)
+        .map_err(|_| "cannot map it")?;
     PAGE_VA.store(va, Ordering::Relaxed);
     FRAME.store(frame_slot.0, Ordering::Relaxed);
     let token = urt::time::ticks() | 1;
