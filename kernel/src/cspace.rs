@@ -159,8 +159,14 @@ impl Kernel {
     pub fn cap_move(&mut self, cspace: Option<ObjId>, src: u64, dst: u64) -> Result<(), Error> {
         let s = self.lookup(cspace, src)?;
         let d = self.empty_slot(cspace, dst)?;
-        self.cdt.move_cap(s.slot, d).map_err(cdt_error)?;
-        if let Some((vs, va)) = self.mappings.remove(&s.slot) {
+        self.move_slot(s.slot, d)
+    }
+
+    /// Moves the capability in `src` to the empty slot `d`, with its place in the derivation
+    /// tree and the mapping it tracks (`CapMove`, and IPC that moves a capability).
+    pub fn move_slot(&mut self, src: Slot, d: Slot) -> Result<(), Error> {
+        self.cdt.move_cap(src, d).map_err(cdt_error)?;
+        if let Some((vs, va)) = self.mappings.remove(&src) {
             self.mappings.insert(d, (vs, va));
             if let Some(v) = self.objects.vspace_mut(vs) {
                 v.mapped.insert(va, d);
@@ -186,8 +192,9 @@ impl Kernel {
         Ok(n)
     }
 
-    /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index, waiting).
-    pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 6], Error> {
+    /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index, waiting,
+    /// thread state).
+    pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 7], Error> {
         let f = self.lookup(cspace, cptr)?;
         let object = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?;
         let kind = object.kind();
@@ -198,12 +205,24 @@ impl Kernel {
             Object::Tcb(t) => u64::from(t.reply_to.is_some()),
             _ => 0,
         };
+        let thread_state = match object {
+            Object::Tcb(t) => t.state.abi() as u64,
+            _ => 0,
+        };
         let parent = match self.cdt.parent(f.slot) {
             Some(p) if p >> 16 == f.slot >> 16 => u64::from(slot_index(p)),
             _ => u64::MAX,
         };
         let descendants = self.cdt.descendants(f.slot).len() as u64;
-        Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent, waiting])
+        Ok([
+            kind as u64 | u64::from(f.cap.rights.0) << 8,
+            f.cap.badge,
+            f.obj.0,
+            descendants,
+            parent,
+            waiting,
+            thread_state,
+        ])
     }
 
     /// Puts the original capability to a new object in `slot`, as a child of `parent` (the

@@ -70,7 +70,11 @@ impl Kernel {
             let d = self.objects.tcb(dst).expect("receiver exists");
             let (recv_cptr, dst_cspace) = (d.ctx.x[7], d.cspace);
             if let (Ok(from), Ok(to)) = (self.lookup(src_cspace, cap_cptr), self.empty_slot(dst_cspace, recv_cptr)) {
-                cap_sent = self.cdt.copy(from.slot, to).is_ok();
+                cap_sent = if info.moves_cap() {
+                    self.move_slot(from.slot, to).is_ok()
+                } else {
+                    self.cdt.copy(from.slot, to).is_ok()
+                };
             }
         }
         let d = self.objects.tcb_mut(dst).expect("receiver exists");

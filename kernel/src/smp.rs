@@ -55,7 +55,7 @@ pub fn start_secondaries() -> usize {
             log::error!("core {core} (mpidr {mpidr:#x}): PSCI CPU_ON failed: {}", e.name());
             continue;
         }
-        if wait_until(5, || percpu::of(core).online.load(Ordering::Acquire)) {
+        if wait_until(30, || percpu::of(core).online.load(Ordering::Acquire)) {
             online += 1;
         } else {
             log::error!("core {core} (mpidr {mpidr:#x}) did not come online within 5 s");
@@ -103,7 +103,7 @@ pub fn ipi_self_test(cores: usize) {
         send(target, SGI_PING);
     }
     crate::arch::cpu::irq_enable();
-    wait_until(5, || PONGS[me].load(Ordering::Acquire) & others == others);
+    wait_until(30, || PONGS[me].load(Ordering::Acquire) & others == others);
     crate::arch::cpu::irq_disable();
     SELFTEST_ACKED[me].store(PONGS[me].load(Ordering::Acquire), Ordering::Release);
     SELFTEST_DONE.fetch_add(1, Ordering::AcqRel);
@@ -121,7 +121,7 @@ pub fn self_test_secondary() {
     ipi_self_test(cores);
     // Keep answering until everyone is done (a slow core may still be pinging us).
     crate::arch::cpu::irq_enable();
-    wait_until(10, || SELFTEST_DONE.load(Ordering::Acquire) == cores);
+    wait_until(30, || SELFTEST_DONE.load(Ordering::Acquire) == cores);
     crate::arch::cpu::irq_disable();
 }
 
@@ -132,7 +132,7 @@ pub fn self_test_primary(cores: usize) -> bool {
     SELFTEST_GO.store(true, Ordering::Release);
     ipi_self_test(cores);
     crate::arch::cpu::irq_enable();
-    let all_done = wait_until(10, || SELFTEST_DONE.load(Ordering::Acquire) == cores);
+    let all_done = wait_until(30, || SELFTEST_DONE.load(Ordering::Acquire) == cores);
     crate::arch::cpu::irq_disable();
     let mut acked = 0;
     let mut ok = all_done;

@@ -129,7 +129,7 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         Syscall::CapRevoke => k.cap_revoke(cspace, a[0]).and_then(ok),
         Syscall::CapInfo => {
             let r = k.cap_info(cspace, a[0])?;
-            Ok(Outcome::Return(6, [r[0], r[1], r[2], r[3], r[4], r[5], 0]))
+            Ok(Outcome::Return(7, r))
         }
         Syscall::Create => k.create(cspace, a[0], a[1], a[2], a[3], a[4], core).and_then(|_| done()),
         Syscall::QuotaInfo => {

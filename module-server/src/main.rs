@@ -156,6 +156,7 @@ commands:
                   core open, call and close sessions on it and read the page it shares
   probe           force-unload 'buffer' while a thread on another core reads its shared page
   force-probe     force-unload 'spinner' while one call is in progress in it and one queued
+  busy-probe      call 'hello' while 'spinner' is inside a call that never ends, then remove it
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
@@ -200,6 +201,7 @@ fn shell() {
             }
             "probe" => stress::probe(),
             "force-probe" => stress::force_probe(),
+            "busy-probe" => stress::busy_probe(),
             "bench-modules" => stress::bench_modules(words.next().and_then(|w| w.parse().ok()).unwrap_or(20)),
             "panic" => {
                 let e = sys::debug_panic();
@@ -232,7 +234,7 @@ fn fault(kind: &str) {
     };
     let id = t.id();
     let pc = probe.fault_pc();
-    let stopped = probe::wait_stopped(t.tcb(), Some(pc), 2000).is_some();
+    let stopped = probe::wait_stopped(t.tcb(), Some(pc), 20_000).is_some();
     if t.is_finished() {
         println!("error: fault {kind}: thread {id:#x} ran on instead of faulting");
     } else if stopped {

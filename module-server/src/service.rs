@@ -237,13 +237,15 @@ pub extern "C" fn serve(opener: u64) -> u64 {
                 let name = modsdk::message_text(&got.msg, &mut buf);
                 let reply = match open(name, module, opener) {
                     Ok((id, cap)) => {
-                        // The module gets a copy; the server's copy goes, so the derivation
-                        // tree holds exactly one capability per session.
-                        let m = modsdk::text_message(modsdk::TEXT, "").with_cap(cap.cptr());
+                        // The capability moves to the module: the derivation tree holds exactly
+                        // one capability per session at every moment (lsmod checks it). If the
+                        // module is gone meanwhile, the reply delivers nothing and the delete
+                        // below removes the capability instead.
+                        sessions::set_cap(id, CPtr::NONE);
+                        let m = modsdk::text_message(modsdk::TEXT, "").with_cap_moved(cap.cptr());
                         let _ = sys::reply(&m);
                         let _ = cap.delete();
                         cspace::free(cap.cptr());
-                        sessions::set_cap(id, CPtr::NONE);
                         continue;
                     }
                     Err(e) => modsdk::text_message(modsdk::ERROR, &e),

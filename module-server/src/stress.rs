@@ -342,8 +342,8 @@ pub fn probe() {
         Err(e) => return println!("error: probe: reader: {}", e.describe()),
     };
     // Let it read for a while, then pull the page away under it.
-    while PROBE_READS.load(Ordering::Acquire) < 10_000 {
-        sys::yield_now();
+    if !time::wait_for(60_000, || PROBE_READS.load(Ordering::Acquire) >= 10_000) {
+        println!("probe FAILED: the reader on core 1 did not read 10000 times within 60 s");
     }
     let reads_before = PROBE_READS.load(Ordering::Acquire);
     let r = service::rmmod("buffer", Mode::Busy, true);
@@ -359,11 +359,9 @@ pub fn probe() {
         }
         fresh.push(f);
     }
-    // Give the reader time to run into the marker if it could still reach the old page.
-    for _ in 0..2000 {
-        sys::yield_now();
-    }
-    let stopped = ktest::probe::wait_stopped(reader.tcb(), None, 1000);
+    // The reader must now be stopped by a fault (the kernel reports it inactive); one that could
+    // still reach the old page would read on (and see the marker) instead.
+    let stopped = ktest::probe::wait_stopped(reader.tcb(), None, 20_000);
     let reads_after = PROBE_READS.load(Ordering::Acquire);
     let saw = PROBE_SAW_MARKER.load(Ordering::Acquire);
     drop(reader);
@@ -433,6 +431,65 @@ extern "C" fn force_client(arg: u64) -> u64 {
     };
     FORCE_CALLS[i].store(code, Ordering::Release);
     code
+}
+
+/// `busy-probe`: while `spinner` is inside a call that never ends (a client on core 1 asked it
+/// to `spin forever`; the kernel reports the module's thread serving the call), `hello` (loaded
+/// if it is not) answers a call from the shell; then `spinner` is force-removed, which ends the
+/// client's call with an error. A module that spins does not stop the others.
+pub fn busy_probe() {
+    if sys::system_info(InfoKey::Cores).unwrap_or(1) < 2 {
+        return println!("busy-probe: needs two cores; skipped");
+    }
+    for m in ["hello", "spinner"] {
+        if REGISTRY.lock().by_name(m).is_none() {
+            if let Err(e) = loader::insmod(m) {
+                return println!("error: busy-probe: {e}");
+            }
+        }
+    }
+    let Some(thread) = REGISTRY.lock().by_name("spinner").map(|m| m.thread) else {
+        return println!("error: busy-probe: spinner not in the registry");
+    };
+    let (spin_session, spin_cap) = match service::open("spinner", 0, 0) {
+        Ok((id, cap)) => (id, cap.cptr()),
+        Err(e) => return println!("error: busy-probe: open spinner: {e}"),
+    };
+    FORCE_CALLS[0].store(0, Ordering::Release);
+    let client = match thread::spawn(force_client, spin_cap.0, Some(1)) {
+        Ok(h) => h,
+        Err(e) => return println!("error: busy-probe: client: {}", e.describe()),
+    };
+    let serving = time::wait_for(FORCE_WAIT_MS, || sys::cap_info(thread).is_ok_and(|i| i.waiting == 1));
+    let answer = service::open("hello", 0, 0).and_then(|(id, cap)| {
+        let r = sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, "busy probe"), CPtr::NONE);
+        let _ = service::close(id);
+        let got = r.map_err(|e| alloc::format!("call hello: {}", e.describe()))?;
+        let mut buf = [0u8; modsdk::TEXT_MAX];
+        Ok(alloc::string::String::from(modsdk::message_text(&got.msg, &mut buf)))
+    });
+    let still_spinning =
+        sys::cap_info(thread).is_ok_and(|i| i.waiting == 1) && FORCE_CALLS[0].load(Ordering::Acquire) == 0;
+    let removed = service::rmmod("spinner", Mode::Busy, true);
+    let ended = time::wait_for(FORCE_WAIT_MS, || FORCE_CALLS[0].load(Ordering::Acquire) != 0);
+    if ended {
+        let _ = client.join();
+    }
+    let _ = service::close(spin_session);
+    println!(
+        "busy-probe: spinner serving a call: {serving}; hello answered: {answer:?}; spinner still inside the call after: {still_spinning}; rmmod --force: {removed:?}; the client's call ended: {ended}"
+    );
+    let ok = serving
+        && still_spinning
+        && answer.as_deref().is_ok_and(|a| a.contains("busy probe"))
+        && removed.is_ok()
+        && ended
+        && FORCE_CALLS[0].load(Ordering::Acquire) >= 2;
+    if ok {
+        println!("busy-probe ok: hello answered while spinner spun inside a call");
+    } else {
+        println!("busy-probe FAILED");
+    }
 }
 
 /// How long the force probe waits for a state the kernel reports (generous: slow emulation).

@@ -168,8 +168,8 @@ pub enum Syscall {
     /// is in the same CNode, else `u64::MAX`, `r6` = what waits on the object now: for an
     /// endpoint, the threads queued to send (callers not yet received); for a notification, the
     /// threads waiting; for a thread, 1 if it has received a `Call` it has not answered yet
-    /// (it is serving a call), else 0; for other objects 0. Tests order their steps by it
-    /// instead of by timing.
+    /// (it is serving a call), else 0; for other objects 0. `r7` = for a thread, its
+    /// [`ThreadState`]; else 0. Tests order their steps by these instead of by timing.
     CapInfo = 23,
     /// Creates an object, charged to the quota `a0` ([`Rights::WRITE`]), and puts its original
     /// capability (all rights) in the empty slot `a2` as a child of the quota capability — so
@@ -273,6 +273,41 @@ impl Syscall {
 
 /// Longest write accepted by [`Syscall::DebugWrite`].
 pub const DEBUG_WRITE_MAX: u64 = 1024;
+
+/// What a thread is doing, as [`Syscall::CapInfo`] reports it (`r7`).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not running and not waiting: never resumed, suspended, exited, killed, or stopped by a
+    /// fault it had no handler for.
+    Inactive = 0,
+    /// Ready to run, in its core's run queue.
+    Runnable = 1,
+    /// Running on its core.
+    Running = 2,
+    /// Queued on an endpoint to send (or to deliver a fault).
+    BlockedSend = 3,
+    /// Queued on an endpoint to receive.
+    BlockedRecv = 4,
+    /// Waiting for the reply to a `Call` (or to its fault message).
+    BlockedReply = 5,
+    /// Waiting on a notification.
+    BlockedWait = 6,
+    /// Waiting for a console byte.
+    BlockedRead = 7,
+    /// Waiting for another thread to leave its core (a suspend of a remote thread).
+    BlockedStop = 8,
+}
+
+impl ThreadState {
+    /// The state with number `n`, if there is one.
+    pub fn from_number(n: u64) -> Option<ThreadState> {
+        use ThreadState::*;
+        [Inactive, Runnable, Running, BlockedSend, BlockedRecv, BlockedReply, BlockedWait, BlockedRead, BlockedStop]
+            .get(n as usize)
+            .copied()
+    }
+}
 
 /// Keys for [`Syscall::SystemInfo`].
 #[repr(u64)]
@@ -536,8 +571,10 @@ impl CPtr {
     }
 }
 
-/// The message descriptor passed in `x1`: label (bits 32..63), whether a capability is
-/// transferred (bit 7), and the number of message words (bits 0..6, at most [`MSG_MAX_WORDS`]).
+/// The message descriptor passed in `x1`: label (bits 32..63), whether the capability is moved
+/// rather than copied (bit 8: the sender's slot is emptied when the message is delivered, so
+/// there is never a moment with two capabilities), whether a capability is transferred (bit 7),
+/// and the number of message words (bits 0..6, at most [`MSG_MAX_WORDS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MsgInfo(pub u64);
 
@@ -558,9 +595,17 @@ impl MsgInfo {
     pub const fn has_cap(self) -> bool {
         self.0 & (1 << 7) != 0
     }
+    /// The same descriptor, asking for the capability to be moved, not copied.
+    pub const fn moving_cap(self) -> MsgInfo {
+        MsgInfo(self.0 | 1 << 8)
+    }
+    /// True if the capability (if any) is moved out of the sender's slot on delivery.
+    pub const fn moves_cap(self) -> bool {
+        self.0 & (1 << 8) != 0
+    }
     /// True if the bits the kernel does not define are zero and the length is in range.
     pub const fn is_valid(self) -> bool {
-        self.0 & 0xffff_ff00 == 0 && self.words() <= MSG_MAX_WORDS
+        self.0 & 0xffff_fe00 == 0 && self.words() <= MSG_MAX_WORDS
     }
 }
 

@@ -27,6 +27,24 @@ pub enum State {
     BlockedStop(ObjId),
 }
 
+impl State {
+    /// The state as the ABI reports it.
+    pub fn abi(self) -> abi::ThreadState {
+        use abi::ThreadState as T;
+        match self {
+            State::Inactive => T::Inactive,
+            State::Runnable => T::Runnable,
+            State::Running => T::Running,
+            State::BlockedSend(_) => T::BlockedSend,
+            State::BlockedRecv(_) => T::BlockedRecv,
+            State::BlockedReply => T::BlockedReply,
+            State::BlockedWait(_) => T::BlockedWait,
+            State::BlockedRead => T::BlockedRead,
+            State::BlockedStop(_) => T::BlockedStop,
+        }
+    }
+}
+
 /// A fault waiting to be delivered or answered.
 #[derive(Clone, Copy, Debug)]
 pub struct FaultMsg {

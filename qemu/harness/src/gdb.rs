@@ -27,12 +27,15 @@ pub struct GdbRun {
 }
 
 /// gdb's arguments: batch mode, no init files, load the kernel's symbols, connect to the
-/// gdbstub on `port`, then run `commands` in order.
+/// gdbstub on `port` (retrying for up to 60 s: QEMU may not be listening yet when gdb starts),
+/// then run `commands` in order.
 pub fn arguments(kernel: &Path, port: u16, commands: &[String]) -> Vec<String> {
     let mut args: Vec<String> = vec!["-batch".into(), "-nx".into()];
     let setup = [
         "set pagination off".to_string(),
         "set confirm off".to_string(),
+        "set tcp auto-retry on".to_string(),
+        "set tcp connect-timeout 60".to_string(),
         format!("file {}", kernel.display()),
         format!("target remote 127.0.0.1:{port}"),
     ];
@@ -89,6 +92,10 @@ mod tests {
                 "set pagination off",
                 "-ex",
                 "set confirm off",
+                "-ex",
+                "set tcp auto-retry on",
+                "-ex",
+                "set tcp connect-timeout 60",
                 "-ex",
                 "file k.elf",
                 "-ex",

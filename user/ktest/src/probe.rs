@@ -4,7 +4,7 @@
 //! Each is a naked function so the faulting instruction's address is exact: the fault
 //! message's pc, and the pc of a thread the kernel stopped, must equal [`Probe::fault_pc`].
 
-use abi::{FaultKind, Registers};
+use abi::{FaultKind, Registers, ThreadState};
 use core::arch::naked_asm;
 use urt::cap::{Cap, Tcb};
 use urt::thread::Entry;
@@ -87,18 +87,14 @@ impl Probe {
     }
 }
 
-/// Waits up to `ms` milliseconds for the thread of `tcb` to be stopped: its registers readable
-/// (so it is not running) and its pc the same (and equal to `pc`, if given) on two reads 20 ms
-/// of counter time apart — a thread merely preempted would have run on meanwhile, since this
-/// yields while it waits. Returns the registers.
+/// Waits up to `ms` milliseconds for the kernel to report the thread of `tcb` stopped
+/// ([`ThreadState::Inactive`]: a fault without a handler stops it there), then returns its
+/// registers if its pc is `pc` (when given). A thread that is merely queued, preempted or not
+/// started yet is never taken for stopped.
 pub fn wait_stopped(tcb: Cap<Tcb>, pc: Option<u64>, ms: u64) -> Option<Registers> {
-    let read = || tcb.read_registers().ok().filter(|r| pc.is_none_or(|pc| r.pc == pc));
-    let mut first = None;
-    time::wait_for(ms, || {
-        first = read();
-        first.is_some()
-    });
-    let first = first?;
-    time::wait_for(20, || false);
-    read().filter(|r| r.pc == first.pc)
+    let stopped = || tcb.info().is_ok_and(|i| i.thread_state == Some(ThreadState::Inactive));
+    if !time::wait_for(ms, stopped) {
+        return None;
+    }
+    tcb.read_registers().ok().filter(|r| pc.is_none_or(|pc| r.pc == pc))
 }

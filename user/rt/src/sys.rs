@@ -146,6 +146,8 @@ pub struct Message {
     pub label: u32,
     /// The capability that goes with the message, if any.
     pub cap: Option<CPtr>,
+    /// Move the capability (the sender's slot is emptied on delivery) instead of copying it.
+    pub move_cap: bool,
     len: usize,
     words: [u64; MAX_WORDS],
 }
@@ -154,7 +156,7 @@ impl Message {
     /// A message with `label` and `words` (at most [`abi::MSG_MAX_WORDS`]; more are cut off).
     pub fn new(label: u32, words: &[u64]) -> Message {
         let len = words.len().min(MAX_WORDS);
-        let mut m = Message { label, cap: None, len, words: [0; MAX_WORDS] };
+        let mut m = Message { label, cap: None, move_cap: false, len, words: [0; MAX_WORDS] };
         m.words[..len].copy_from_slice(&words[..len]);
         m
     }
@@ -162,6 +164,14 @@ impl Message {
     /// The same message, carrying the capability in `cap` (the endpoint needs GRANT).
     pub fn with_cap(mut self, cap: CPtr) -> Message {
         self.cap = Some(cap);
+        self
+    }
+
+    /// The same message, moving the capability in `cap` to the receiver: once delivered, the
+    /// sender's slot is empty (the endpoint needs GRANT).
+    pub fn with_cap_moved(mut self, cap: CPtr) -> Message {
+        self.cap = Some(cap);
+        self.move_cap = true;
         self
     }
 
@@ -177,7 +187,12 @@ impl Message {
 
     /// The [`MsgInfo`] describing it.
     pub fn info(&self) -> MsgInfo {
-        MsgInfo::new(self.label, self.len as u64, self.cap.is_some())
+        let info = MsgInfo::new(self.label, self.len as u64, self.cap.is_some());
+        if self.move_cap {
+            info.moving_cap()
+        } else {
+            info
+        }
     }
 
     /// Argument registers `x1..x6` for sending it, after putting words 4.. in the IPC buffer.
@@ -359,6 +374,9 @@ pub struct CapInfo {
     /// What waits on the object now: an endpoint's queued senders, a notification's waiters;
     /// for a thread, 1 while it serves a call it has not answered (see [`Syscall::CapInfo`]).
     pub waiting: u64,
+    /// For a thread, what it is doing (`None` for other objects' capabilities and for a code
+    /// the runtime does not know).
+    pub thread_state: Option<abi::ThreadState>,
 }
 
 /// [`Syscall::CapInfo`].
@@ -371,6 +389,9 @@ pub fn cap_info(cap: CPtr) -> Result<CapInfo, Error> {
         descendants: r[4],
         parent: (r[5] != u64::MAX).then_some(r[5]),
         waiting: r[6],
+        thread_state: (ObjectType::from_number(r[1] & 0xff) == Some(ObjectType::Tcb))
+            .then(|| abi::ThreadState::from_number(r[7]))
+            .flatten(),
     })
 }
 

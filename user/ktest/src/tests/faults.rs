@@ -23,14 +23,14 @@ fn fault_endpoint() -> Result<(Owned<Endpoint>, Owned<Endpoint>), Failure> {
     Ok((ep, badged))
 }
 
-/// Receives the fault message on `ep` (within 5 s) and checks label, badge, kind, address and pc.
+/// Receives the fault message on `ep` (within 15 s) and checks label, badge, kind, address and pc.
 fn expect_fault(ep: &Owned<Endpoint>, kind: FaultKind, addr: u64, pc: u64) -> Result<Received, Failure> {
     let mut got = None;
-    time::wait_for(5000, || {
+    time::wait_for(15_000, || {
         got = ep.nb_recv(CPtr::NONE).ok();
         got.is_some()
     });
-    let Some(f) = got else { fail!("no fault message within 5 s") };
+    let Some(f) = got else { fail!("no fault message within 15 s") };
     ensure_eq!((f.msg.label, f.badge), (FAULT_LABEL, FAULT_BADGE), "fault message (label, badge)");
     ensure_eq!(FaultKind::from_number(f.msg.word(0)), Some(kind), "fault kind");
     ensure_eq!((f.msg.word(1), f.msg.word(2)), (addr, pc), "fault (address, pc)");
@@ -82,7 +82,7 @@ pub fn fault_kill() -> Outcome {
     expect_fault(&ep, FaultKind::ReadAbort, hole.va, probe::addr(probe::read))?;
     ensure_eq!(sys::reply(&Message::new(FaultReply::Kill as u32, &[])), Ok(true), "Reply Kill delivered");
     ensure!(
-        probe::wait_stopped(t.tcb(), None, 1000).is_some(),
+        probe::wait_stopped(t.tcb(), None, 20_000).is_some(),
         "the killed thread's registers are not readable or it still runs"
     );
     ensure!(!time::wait_for(50, || t.is_finished()), "the killed thread reported back");
@@ -94,7 +94,7 @@ pub fn fault_kill() -> Outcome {
 pub fn fault_no_handler() -> Outcome {
     let probe = Probe::named("read").ok_or_else(|| Failure::new(format_args!("no read probe")))?;
     let mut t = thread::spawn(probe.entry, probe.arg, None).or_fail("start the reader")?;
-    let Some(regs) = probe::wait_stopped(t.tcb(), Some(probe.fault_pc()), 2000) else {
+    let Some(regs) = probe::wait_stopped(t.tcb(), Some(probe.fault_pc()), 20_000) else {
         fail!("the thread was not stopped at the faulting load (pc {:#x})", probe.fault_pc());
     };
     ensure_eq!(regs.x[0], probe.arg, "x0 of the stopped thread (the address it read)");

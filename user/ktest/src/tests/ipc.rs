@@ -4,6 +4,7 @@
 use crate::util::{cores, other_core, FreeSlot, OrFail};
 use crate::Outcome;
 use abi::{CPtr, Error, InfoKey, ObjectType, Rights};
+use core::sync::atomic::{AtomicU64, Ordering};
 use urt::cap::{Cap, Endpoint, Notification, Owned};
 use urt::process::Process;
 use urt::sys::{self, Message};
@@ -128,15 +129,57 @@ pub fn call_reply_cross_core() -> Outcome {
     call_reply(Some(other_core(1)))
 }
 
+/// Where [`move_receiver`] receives, and on which endpoint.
+static MOVE_SLOTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Receives one message on `MOVE_SLOTS[0]` into slot `MOVE_SLOTS[1]`; 0 if it carried a
+/// capability, 1 if not, 0x100 + error if Recv failed.
+extern "C" fn move_receiver(_: u64) -> u64 {
+    let (ep, slot) = (CPtr(MOVE_SLOTS[0].load(Ordering::Acquire)), CPtr(MOVE_SLOTS[1].load(Ordering::Acquire)));
+    match sys::recv(ep, slot) {
+        Ok(got) => u64::from(!got.info.has_cap()),
+        Err(e) => 0x100 + e as u64,
+    }
+}
+
+/// A capability sent with `with_cap_moved` leaves the sender's slot: afterwards the sender's
+/// slot is empty, the receiver's holds it (same object and badge), and the derivation tree has
+/// exactly as many capabilities as before (a copy would have added one).
+pub fn cap_move_transfer() -> Outcome {
+    let ep = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
+    let n = Owned::<Notification>::create(0).or_fail("create a notification")?;
+    let gift = Owned::mint_of(n.cap(), Rights::WRITE, 0x5).or_fail("mint the capability to move")?;
+    let before = n.info().or_fail("CapInfo")?.descendants;
+    let landing = FreeSlot::new()?;
+    MOVE_SLOTS[0].store(ep.cptr().0, Ordering::Release);
+    MOVE_SLOTS[1].store(landing.cptr().0, Ordering::Release);
+    let t = thread::spawn(move_receiver, 0, Some(other_core(1))).or_fail("start the receiver")?;
+    sys::send(ep.cptr(), &Message::new(REQUEST, &[1, 2]).with_cap_moved(gift.cptr())).or_fail("Send, moving")?;
+    ensure_eq!(t.join(), Ok(0), "the receiver got a capability (1: none; 0x100+: Recv failed)");
+    ensure_eq!(sys::cap_info(gift.cptr()).err(), Some(Error::InvalidCapability), "the sender's slot after the move");
+    let landed = sys::cap_info(landing.cptr()).or_fail("CapInfo of the moved capability")?;
+    let object = n.info().or_fail("CapInfo")?.object;
+    ensure_eq!((landed.object, landed.badge), (object, 0x5), "the moved capability (object, badge)");
+    ensure_eq!(n.info().or_fail("CapInfo")?.descendants, before, "capabilities derived from the notification");
+    ensure_eq!(landed.kind, Some(ObjectType::Notification), "the moved capability's type");
+    Ok(None)
+}
+
 /// Signals the notification in slot `ntfn` once; returns 0 or the error code.
 extern "C" fn signal_once(ntfn: u64) -> u64 {
     sys::signal(CPtr(ntfn)).map_or_else(|e| e as u64, |()| 0)
 }
 
-/// Waits 10 ms (so the main thread is likely blocked in Wait), then signals like
-/// [`signal_once`].
+/// Code [`signal_later`] returns when the waiter never showed up in the kernel's report.
+const NEVER_WAITED: u64 = 0x1000;
+
+/// Signals like [`signal_once`], once the kernel reports a thread waiting on the notification
+/// (`CapInfo`'s `waiting`): the main thread is then blocked in Wait, not merely about to be.
 extern "C" fn signal_later(ntfn: u64) -> u64 {
-    time::wait_for(10, || false);
+    let waiting = || sys::cap_info(CPtr(ntfn)).is_ok_and(|i| i.waiting == 1);
+    if !time::wait_for(20_000, waiting) {
+        return NEVER_WAITED;
+    }
     signal_once(ntfn)
 }
 
@@ -164,7 +207,7 @@ pub fn notification_cross_core() -> Outcome {
     let late = Owned::mint_of(n.cap(), Rights::WRITE, 0x100).or_fail("mint")?;
     let t = thread::spawn(signal_later, late.cptr().0, Some(other_core(1))).or_fail("start the late signaller")?;
     ensure_eq!(n.wait(), Ok(0x100), "Wait woken by a signal from another core");
-    ensure_eq!(t.join(), Ok(0), "the late signaller's Signal");
+    ensure_eq!(t.join(), Ok(0), "the late signaller's Signal (0x1000: never saw the waiter blocked)");
     n.signal().or_fail("Signal through the unbadged capability")?;
     ensure_eq!(n.poll(), Ok(1), "Poll after an unbadged Signal");
     Ok(if cores() == 1 { Some("one core: all signals came from it") } else { None })

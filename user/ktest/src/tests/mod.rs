@@ -16,6 +16,7 @@ pub const ALL: &[Test] = &[
     ("mint_badge_rights", caps::mint_badge_rights),
     ("call_reply_cap_transfer", ipc::call_reply_cap_transfer),
     ("call_reply_cross_core", ipc::call_reply_cross_core),
+    ("cap_move_transfer", ipc::cap_move_transfer),
     ("notification_cross_core", ipc::notification_cross_core),
     ("fault_resume", faults::fault_resume),
     ("fault_restart", faults::fault_restart),

@@ -21,13 +21,15 @@ pub fn suspend_resume() -> Outcome {
     COUNTER.store(0, Ordering::Relaxed);
     let t = thread::spawn(count_forever, 0, Some(other_core(1))).or_fail("start the counter")?;
     let count = || COUNTER.load(Ordering::Relaxed);
-    ensure!(time::wait_for(1000, || count() > 1000), "the counting thread did not run");
+    ensure!(time::wait_for(15_000, || count() > 1000), "the counting thread did not run within 15 s");
     t.tcb().suspend().or_fail("TcbSuspend")?;
     let stopped = count();
     ensure!(t.tcb().read_registers().is_ok(), "registers of the suspended thread not readable");
+    let state = t.tcb().info().or_fail("CapInfo of the suspended thread")?.thread_state;
+    ensure_eq!(state, Some(abi::ThreadState::Inactive), "the kernel's state of the suspended thread");
     time::wait_for(30, || false);
     ensure_eq!(count(), stopped, "counter 30 ms after TcbSuspend");
     t.tcb().resume().or_fail("TcbResume")?;
-    ensure!(time::wait_for(1000, || count() > stopped), "the counter did not move after TcbResume");
+    ensure!(time::wait_for(15_000, || count() > stopped), "the counter did not move within 15 s of TcbResume");
     Ok(None)
 }
