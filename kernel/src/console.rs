@@ -41,9 +41,40 @@ impl Console {
     }
 }
 
-/// Writes user output as one unit.
-pub fn write_user(bytes: &[u8]) {
-    CONSOLE.lock().write_bytes(bytes);
+/// User output waiting to be written, per core: `DebugWrite` copies the bytes here under the
+/// kernel lock, and the core writes them to the UART after releasing it ([`flush_user`]), so a
+/// slow UART never holds up other cores' kernel entries.
+struct Pending {
+    len: usize,
+    buf: [u8; abi::DEBUG_WRITE_MAX as usize],
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_OUTPUT: spin::Mutex<Pending> = spin::Mutex::new(Pending { len: 0, buf: [0; abi::DEBUG_WRITE_MAX as usize] });
+static PENDING: [spin::Mutex<Pending>; klogic::board::MAX_CPUS] = [NO_OUTPUT; klogic::board::MAX_CPUS];
+
+/// Queues user output (at most [`abi::DEBUG_WRITE_MAX`] bytes) on this core, written as one
+/// unit by [`flush_user`]. A second write before the flush is written at once (it cannot
+/// happen: one syscall per kernel entry).
+pub fn queue_user(bytes: &[u8]) {
+    let mut p = PENDING[crate::percpu::core_id()].lock();
+    if p.len != 0 {
+        CONSOLE.lock().write_bytes(&p.buf[..p.len]);
+        p.len = 0;
+    }
+    let n = bytes.len().min(p.buf.len());
+    p.buf[..n].copy_from_slice(&bytes[..n]);
+    p.len = n;
+}
+
+/// Writes this core's queued user output, if any. Called on the way out of a syscall, after
+/// the kernel lock is released.
+pub fn flush_user() {
+    let mut p = PENDING[crate::percpu::core_id()].lock();
+    if p.len != 0 {
+        CONSOLE.lock().write_bytes(&p.buf[..p.len]);
+        p.len = 0;
+    }
 }
 
 /// Moves received bytes into `buf` (as many as fit); returns how many.

@@ -60,6 +60,8 @@ fn cost(kind: ObjectType, size: u64, bytes: u64) -> Result<(u64, u64), Error> {
         }
         ObjectType::VSpace => (1, charge::VSPACE_BYTES),
         ObjectType::Frame => (1, charge::FRAME_BYTES),
+        // Made only at boot: a capability to one is the only way to get the authority.
+        ObjectType::Authority => return Err(Error::InvalidArgument),
     })
 }
 
@@ -193,7 +195,7 @@ impl Kernel {
     }
 
     /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index, waiting,
-    /// thread state).
+    /// thread state or authority).
     pub fn cap_info(&self, cspace: Option<ObjId>, cptr: u64) -> Result<[u64; 7], Error> {
         let f = self.lookup(cspace, cptr)?;
         let object = self.objects.get(f.obj).ok_or(Error::InvalidCapability)?;
@@ -205,8 +207,9 @@ impl Kernel {
             Object::Tcb(t) => u64::from(t.reply_to.is_some()),
             _ => 0,
         };
-        let thread_state = match object {
+        let detail = match object {
             Object::Tcb(t) => t.state.abi() as u64,
+            Object::Authority(a) => *a as u64,
             _ => 0,
         };
         let parent = match self.cdt.parent(f.slot) {
@@ -214,15 +217,7 @@ impl Kernel {
             _ => u64::MAX,
         };
         let descendants = self.cdt.descendants(f.slot).len() as u64;
-        Ok([
-            kind as u64 | u64::from(f.cap.rights.0) << 8,
-            f.cap.badge,
-            f.obj.0,
-            descendants,
-            parent,
-            waiting,
-            thread_state,
-        ])
+        Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent, waiting, detail])
     }
 
     /// Puts the original capability to a new object in `slot`, as a child of `parent` (the
@@ -266,6 +261,7 @@ impl Kernel {
             ObjectType::CNode => Object::CNode(CNode { radix: size as u8 }),
             ObjectType::VSpace => Object::VSpace(Box::new(VSpace::new(&mut frames::alloc_zeroed)?)),
             ObjectType::Frame => Object::Frame(Frame { pa: frames::alloc_zeroed().ok_or(Error::NoMemory)? }),
+            ObjectType::Authority => return Err(Error::InvalidArgument), // refused by `cost` already
         };
         let qq = self.objects.quota_mut(quota.obj).expect("checked above");
         qq.frames -= f;
@@ -476,7 +472,7 @@ impl Kernel {
                 }
                 self.shootdown(id); // no TLB keeps its ASID before tables and ASID are reused
             }
-            Some(Object::Frame(_) | Object::Quota(_)) | None => {}
+            Some(Object::Frame(_) | Object::Quota(_) | Object::Authority(_)) | None => {}
         }
         let Some((object, charge)) = self.objects.remove(id) else { return };
         match object {

@@ -21,7 +21,7 @@ pub fn try_fast(k: &mut Kernel, here: &percpu::PerCpu) -> Option<*mut UserContex
     if here.need_resched.load(Ordering::Relaxed) {
         return None; // the scheduler has work to do: take the full path
     }
-    let core = here.core;
+    let core = here.id();
     let me = k.current_id(core)?;
     let t = k.objects.tcb_mut(me)?;
     if t.state != State::Running {
@@ -34,7 +34,13 @@ pub fn try_fast(k: &mut Kernel, here: &percpu::PerCpu) -> Option<*mut UserContex
         return Some(&mut *t.ctx as *mut UserContext);
     }
     if number == Syscall::Sync as u64 {
-        // No decoding, no scheduling: interrupts the other cores that are not idle, if any.
+        // One lookup (the Sync authority in a root slot; anything else takes the full path,
+        // which gives the error), no scheduling: interrupts the other cores that are not idle.
+        let (cspace, cptr) = (t.cspace, t.ctx.x[0]);
+        let (obj, _) = root_cap(k, cspace, cptr)?;
+        if !matches!(k.objects.get(obj)?, Object::Authority(abi::Authority::Sync)) {
+            return None;
+        }
         let (err, cores) = match crate::sync::sync_all(k.cores) {
             Ok(n) => (0, n),
             Err(e) => (e as u64, 0),
@@ -59,9 +65,9 @@ fn short_message(ctx: &UserContext) -> Option<MsgInfo> {
     (info.is_valid() && info.words() <= MSG_REG_WORDS && !info.has_cap()).then_some(info)
 }
 
-/// The endpoint named by a root-CNode CPtr in `cspace`, if the capability has `rights`:
-/// `(endpoint, badge, capability rights)`.
-fn endpoint(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Option<(ObjId, u64, Rights)> {
+/// The capability in the root-CNode slot `cptr` of `cspace`: `(object, capability)`. Two-level
+/// CPtrs and empty slots give `None` (the full path then decides).
+fn root_cap(k: &Kernel, cspace: Option<ObjId>, cptr: u64) -> Option<(ObjId, klogic::cdt::Cap)> {
     let root = cspace?;
     let (None, index) = CPtr(cptr).split() else { return None };
     let radix = match k.objects.get(root)? {
@@ -72,7 +78,13 @@ fn endpoint(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Opt
         return None;
     }
     let cap = k.cdt.get(slot_id(root, index))?;
-    let ep = ObjId(cap.object);
+    Some((ObjId(cap.object), cap))
+}
+
+/// The endpoint named by a root-CNode CPtr in `cspace`, if the capability has `rights`:
+/// `(endpoint, badge, capability rights)`.
+fn endpoint(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Option<(ObjId, u64, Rights)> {
+    let (ep, cap) = root_cap(k, cspace, cptr)?;
     (matches!(k.objects.get(ep)?, Object::Endpoint(_)) && cap.rights.has(rights)).then_some((ep, cap.badge, cap.rights))
 }
 

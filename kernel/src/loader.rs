@@ -125,6 +125,11 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     log::info!("root quota: {} frames, {} KiB of kernel heap", quota.frames, quota.bytes >> 10);
     let q = k.objects.insert(Object::Quota(quota), None);
     k.install(slot_id(cnode, boot_slot::QUOTA), q, None);
+    // The machine-wide authorities: only the root task holds them, and hands out what it likes.
+    for a in abi::Authority::ALL {
+        let obj = k.objects.insert(Object::Authority(a), None);
+        k.install(slot_id(cnode, boot_slot::authority(a)), obj, None);
+    }
     k.make_runnable(thread);
     Ok(thread)
 }

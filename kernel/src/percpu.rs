@@ -1,7 +1,11 @@
 //! Per-core data: one block per logical core, found through the architecture's per-core pointer.
+//!
+//! Other cores read these blocks (the `online` flag at boot, the tick counts, `need_resched`),
+//! so every field is an atomic and the table is a plain `static`: no `&mut` to a block ever
+//! exists, and no reference to one can alias a write.
 
 use crate::arch::{boot, cpu, exceptions::PerCpuEntry};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use klogic::board::MAX_CPUS;
 
 /// What each core keeps about itself.
@@ -9,8 +13,8 @@ use klogic::board::MAX_CPUS;
 pub struct PerCpu {
     /// Read by the exception entry code: must stay first.
     pub entry: PerCpuEntry,
-    /// The logical core number.
-    pub core: usize,
+    /// The logical core number (written once, by the core itself, before it goes online).
+    core: AtomicUsize,
     /// Set once the core has finished its own bring-up.
     pub online: AtomicBool,
     /// Timer ticks handled on this core.
@@ -22,25 +26,33 @@ pub struct PerCpu {
 
 #[allow(clippy::declare_interior_mutable_const)]
 const INIT: PerCpu = PerCpu {
-    entry: PerCpuEntry { current_ctx: AtomicPtr::new(core::ptr::null_mut()), kstack_top: 0 },
-    core: 0,
+    entry: PerCpuEntry { current_ctx: AtomicPtr::new(core::ptr::null_mut()), kstack_top: AtomicUsize::new(0) },
+    core: AtomicUsize::new(0),
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
     need_resched: AtomicBool::new(false),
 };
 
-static mut PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];
+static PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];
+
+impl PerCpu {
+    /// The logical core number of this block.
+    #[inline]
+    pub fn id(&self) -> usize {
+        self.core.load(Ordering::Relaxed)
+    }
+}
 
 /// Initialises core `core`'s block and makes it this core's. Called once per core at boot,
 /// before anything reads [`this`].
 pub fn init_this_core(core: usize) {
     assert!(core < MAX_CPUS, "core {core} beyond MAX_CPUS");
-    // SAFETY: each core writes only its own slot, once, before publishing it through the
-    // per-core pointer; other cores read a slot only after its `online` flag is set.
-    let block = unsafe { &mut *core::ptr::addr_of_mut!(PER_CPU[core]) };
-    block.core = core;
-    block.entry.kstack_top = boot::stack_bounds(core).1;
-    cpu::set_per_cpu_ptr(block as *mut PerCpu as usize);
+    let block = &PER_CPU[core];
+    block.core.store(core, Ordering::Relaxed);
+    block.entry.kstack_top.store(boot::stack_bounds(core).1, Ordering::Relaxed);
+    // The exception entry code reads `kstack_top` through the per-core pointer on this core
+    // only, after this store (program order on one core).
+    cpu::set_per_cpu_ptr(block as *const PerCpu as usize);
 }
 
 /// This core's block.
@@ -51,11 +63,9 @@ pub fn this() -> &'static PerCpu {
     unsafe { &*(p as *const PerCpu) }
 }
 
-/// Core `core`'s block (shared view).
+/// Core `core`'s block.
 pub fn of(core: usize) -> &'static PerCpu {
-    // SAFETY: only the atomic fields and `core` are read through shared references, and a
-    // slot's plain fields are written only by `init_this_core` before the core goes online.
-    unsafe { &*core::ptr::addr_of!(PER_CPU[core]) }
+    &PER_CPU[core]
 }
 
 /// This core's logical number (0 before per-core data is set up).
@@ -63,7 +73,7 @@ pub fn core_id() -> usize {
     match cpu::per_cpu_ptr() {
         0 => 0,
         // SAFETY: as in `this`.
-        p => unsafe { (*(p as *const PerCpu)).core },
+        p => unsafe { &*(p as *const PerCpu) }.id(),
     }
 }
 

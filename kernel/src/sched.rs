@@ -487,6 +487,7 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
         k.leave_user_space();
         crate::sync::enter_idle(); // under the lock: see `crate::sync`
         drop(k);
+        crate::console::flush_user(); // output queued before this core went idle
         let me = percpu::this();
         while !me.need_resched.load(Ordering::Acquire) {
             // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives

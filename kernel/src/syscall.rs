@@ -2,10 +2,11 @@
 //! write the results back. The ABI (numbers, registers, errors) is documented in `abi`.
 
 use crate::arch::{exceptions::UserContext, psci, timer};
+use crate::object::Object;
 use crate::object::{ObjId, State};
 use crate::sched::Kernel;
 use crate::{board, console, cspace, mm, percpu, sched};
-use abi::{Error, InfoKey, ObjectType, Registers, Rights, Syscall};
+use abi::{Authority, Error, InfoKey, ObjectType, Registers, Rights, Syscall};
 
 /// What a syscall did to its caller.
 pub enum Outcome {
@@ -61,6 +62,7 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
     match call {
         Syscall::Null => ok(0),
         Syscall::DebugWrite => {
+            authority(k, cspace, a[2], Authority::Console, Rights::WRITE)?;
             let len = a[1];
             if len > abi::DEBUG_WRITE_MAX {
                 return Err(Error::InvalidArgument);
@@ -68,13 +70,16 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
             let mut buf = [0u8; abi::DEBUG_WRITE_MAX as usize];
             let buf = &mut buf[..len as usize];
             my_vspace(k, me)?.read_user(a[0], buf)?;
-            console::write_user(buf);
+            console::queue_user(buf); // written once the kernel lock is released
             ok(len)
         }
-        Syscall::DebugRead => match k.console_read(core) {
-            Some(b) => ok(u64::from(b)),
-            None => Ok(Outcome::Blocked),
-        },
+        Syscall::DebugRead => {
+            authority(k, cspace, a[0], Authority::Console, Rights::READ)?;
+            match k.console_read(core) {
+                Some(b) => ok(u64::from(b)),
+                None => Ok(Outcome::Blocked),
+            }
+        }
         Syscall::Yield => {
             k.preempt(core);
             done()
@@ -88,6 +93,9 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         }
         Syscall::SystemInfo => {
             let key = InfoKey::from_number(a[0]).ok_or(Error::InvalidArgument)?;
+            if matches!(key, InfoKey::FreeFrames | InfoKey::Ticks) {
+                authority(k, cspace, a[1], Authority::Debug, Rights::NONE)?;
+            }
             ok(match key {
                 InfoKey::Cores => k.cores as u64,
                 InfoKey::RamMib => board::get().ram_bytes() >> 20,
@@ -99,12 +107,14 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
             })
         }
         Syscall::PowerOff => {
+            authority(k, cspace, a[0], Authority::Power, Rights::NONE)?;
             log::info!("power off requested by thread {:#x}", me.0);
             let err = psci::system_off(board::get().psci);
             log::error!("PSCI SYSTEM_OFF failed: {}", err.name());
             Err(Error::Denied)
         }
         Syscall::DebugPanic => {
+            authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
             if !board::get().cmdline.flag("debug.panic_trigger") {
                 return Err(Error::Denied);
             }
@@ -139,7 +149,10 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         Syscall::FrameMap => k.frame_map(cspace, a[0], a[1], a[2], a[3]).and_then(|_| done()),
         Syscall::FrameUnmap => k.frame_unmap(cspace, a[0]).and_then(|_| done()),
         Syscall::VSpaceUnmap => k.vspace_unmap(cspace, a[0], a[1], a[2]).and_then(ok),
-        Syscall::Sync => crate::sync::sync_all(k.cores).and_then(ok),
+        Syscall::Sync => {
+            authority(k, cspace, a[0], Authority::Sync, Rights::NONE)?;
+            crate::sync::sync_all(k.cores).and_then(ok)
+        }
 
         Syscall::TcbConfigure => tcb_configure(k, cspace, a),
         Syscall::TcbSetPriority => {
@@ -227,6 +240,16 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
 fn my_vspace(k: &Kernel, me: ObjId) -> Result<&mm::vspace::VSpace, Error> {
     let vs = k.objects.tcb(me).and_then(|t| t.vspace).ok_or(Error::BadAddress)?;
     k.objects.vspace(vs).ok_or(Error::BadAddress)
+}
+
+/// Checks that `cptr` names an authority capability of kind `want` with `rights`: the only way
+/// to reach power, the console, the machine-wide sync and the debug facilities.
+fn authority(k: &Kernel, cspace: Option<ObjId>, cptr: u64, want: Authority, rights: Rights) -> Result<(), Error> {
+    let f = k.lookup_typed(cspace, cptr, ObjectType::Authority, rights)?;
+    match k.objects.get(f.obj) {
+        Some(Object::Authority(a)) if *a == want => Ok(()),
+        _ => Err(Error::WrongType),
+    }
 }
 
 fn tcb(k: &Kernel, cspace: Option<ObjId>, cptr: u64, rights: Rights) -> Result<ObjId, Error> {

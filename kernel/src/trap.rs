@@ -19,7 +19,9 @@ pub fn user_sync() -> *mut UserContext {
             return ctx; // the lock is released as `k` goes
         }
         syscall::handle(&mut k);
-        return sched::finish(k);
+        let ctx = sched::finish(k);
+        console::flush_user(); // `DebugWrite` output, now that the kernel lock is free
+        return ctx;
     }
     let (syndrome, far, esr) = exceptions::syndrome();
     let mut k = sched::lock();
@@ -27,7 +29,9 @@ pub fn user_sync() -> *mut UserContext {
         Syndrome::Syscall => syscall::handle(&mut k),
         fault => user_fault(&mut k, fault, far, esr),
     }
-    sched::finish(k)
+    let ctx = sched::finish(k);
+    console::flush_user();
+    ctx
 }
 
 /// An interrupt while EL0 ran.

@@ -86,10 +86,13 @@ pub enum Syscall {
     Null = 0,
     /// Writes bytes to the kernel console, as one unit: a line written by one call is never
     /// interleaved with another core's output.
-    /// `a0` = pointer, `a1` = length (at most [`DEBUG_WRITE_MAX`]). `r1` = bytes written.
+    /// `a0` = pointer, `a1` = length (at most [`DEBUG_WRITE_MAX`]), `a2` = an
+    /// [`Authority::Console`] capability with [`Rights::WRITE`]. `r1` = bytes written. The bytes
+    /// are copied under the kernel lock and written to the UART after it is released.
     /// Errors: [`Error::BadAddress`], [`Error::InvalidArgument`] (too long).
     DebugWrite = 1,
-    /// Reads one byte from the console, blocking until one arrives. `r1` = the byte.
+    /// Reads one byte from the console, blocking until one arrives. `a0` = an
+    /// [`Authority::Console`] capability with [`Rights::READ`]. `r1` = the byte.
     DebugRead = 2,
     /// Gives up the rest of the time slice to the next runnable thread of the same priority on
     /// this core.
@@ -97,13 +100,17 @@ pub enum Syscall {
     /// Stops the calling thread for good (it becomes inactive, as if suspended; its TCB stays
     /// until its last capability is deleted). `a0` = exit code, kept in the TCB. Never returns.
     ThreadExit = 4,
-    /// Reads one system figure: `a0` is an [`InfoKey`]. `r1` = the value.
+    /// Reads one system figure: `a0` is an [`InfoKey`]. `r1` = the value. Figures that tell
+    /// about other programs ([`InfoKey::FreeFrames`], [`InfoKey::Ticks`]) need `a1` = an
+    /// [`Authority::Debug`] capability; the others ignore `a1`.
     /// Errors: [`Error::InvalidArgument`] (unknown key).
     SystemInfo = 5,
-    /// Powers the machine off through PSCI `SYSTEM_OFF`. Never returns on success.
+    /// Powers the machine off through PSCI `SYSTEM_OFF`. `a0` = an [`Authority::Power`]
+    /// capability. Never returns on success.
     PowerOff = 6,
-    /// Makes the kernel panic on purpose, to test the panic path. Refused with
-    /// [`Error::Denied`] unless the kernel command line holds `debug.panic_trigger=1`.
+    /// Makes the kernel panic on purpose, to test the panic path. `a0` = an
+    /// [`Authority::Debug`] capability. Refused with [`Error::Denied`] unless the kernel
+    /// command line holds `debug.panic_trigger=1`.
     DebugPanic = 7,
 
     /// Sends a message on an endpoint, blocking until a receiver takes it.
@@ -169,7 +176,8 @@ pub enum Syscall {
     /// endpoint, the threads queued to send (callers not yet received); for a notification, the
     /// threads waiting; for a thread, 1 if it has received a `Call` it has not answered yet
     /// (it is serving a call), else 0; for other objects 0. `r7` = for a thread, its
-    /// [`ThreadState`]; else 0. Tests order their steps by these instead of by timing.
+    /// [`ThreadState`]; for an authority, its [`Authority`] number; else 0. Tests order their
+    /// steps by these instead of by timing.
     CapInfo = 23,
     /// Creates an object, charged to the quota `a0` ([`Rights::WRITE`]), and puts its original
     /// capability (all rights) in the empty slot `a2` as a child of the quota capability — so
@@ -212,7 +220,8 @@ pub enum Syscall {
     QuotaInfo = 34,
     /// The cross-core sync, for user-level lock-free data (like Linux's `membarrier`): returns
     /// once every online core has passed a quiescent point (taken an interrupt out of whatever
-    /// it ran, executed a full barrier, acknowledged). `r1` = the number of cores.
+    /// it ran, executed a full barrier, acknowledged). `a0` = an [`Authority::Sync`]
+    /// capability (it interrupts every busy core). `r1` = the number of cores.
     /// Errors: [`Error::NoResponse`] (a core did not answer in time; the kernel logs which).
     Sync = 35,
     /// Unmaps every frame mapped in VSpace `a0` ([`Rights::WRITE`]) from page-aligned address
@@ -489,13 +498,53 @@ pub enum ObjectType {
     VSpace = 6,
     /// One 4 KiB page of memory, zeroed when created.
     Frame = 7,
+    /// A machine-wide authority ([`Authority`]): made only at boot, for the root task.
+    Authority = 8,
+}
+
+/// What an [`ObjectType::Authority`] capability lets its holder do. The kernel makes one of
+/// each at boot and gives them to the root task ([`boot_slot`]); nobody else gets one unless a
+/// holder passes it on. Every syscall that reaches beyond the caller's own objects names one.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authority {
+    /// Power the machine off ([`Syscall::PowerOff`]).
+    Power = 0,
+    /// The serial console: [`Rights::READ`] to read its input ([`Syscall::DebugRead`]),
+    /// [`Rights::WRITE`] to write to it ([`Syscall::DebugWrite`]).
+    Console = 1,
+    /// The machine-wide cross-core sync ([`Syscall::Sync`]).
+    Sync = 2,
+    /// Debugging: system figures about other programs ([`Syscall::SystemInfo`]), the panic
+    /// trigger ([`Syscall::DebugPanic`]).
+    Debug = 3,
+}
+
+impl Authority {
+    /// Every authority, in number order.
+    pub const ALL: [Authority; 4] = [Authority::Power, Authority::Console, Authority::Sync, Authority::Debug];
+
+    /// The authority with number `n`.
+    pub fn from_number(n: u64) -> Option<Authority> {
+        Authority::ALL.get(n as usize).copied()
+    }
+
+    /// Its name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Authority::Power => "power",
+            Authority::Console => "console",
+            Authority::Sync => "sync",
+            Authority::Debug => "debug",
+        }
+    }
 }
 
 impl ObjectType {
     /// Decodes a syscall argument.
     pub fn from_number(n: u64) -> Option<ObjectType> {
         use ObjectType::*;
-        [Quota, Tcb, Endpoint, Notification, CNode, VSpace, Frame].into_iter().find(|t| *t as u64 == n)
+        [Quota, Tcb, Endpoint, Notification, CNode, VSpace, Frame, Authority].into_iter().find(|t| *t as u64 == n)
     }
 
     /// A lower-case name, for messages.
@@ -508,6 +557,7 @@ impl ObjectType {
             ObjectType::CNode => "cnode",
             ObjectType::VSpace => "vspace",
             ObjectType::Frame => "frame",
+            ObjectType::Authority => "authority",
         }
     }
 }
@@ -698,8 +748,21 @@ pub mod boot_slot {
     pub const BOOT_INFO: u32 = 5;
     /// The frame of its first thread's IPC buffer (mapped at [`super::BOOT_IPC_BUFFER_VA`]).
     pub const IPC_BUFFER: u32 = 6;
+    /// [`super::Authority::Power`].
+    pub const POWER: u32 = 7;
+    /// [`super::Authority::Console`] (read and write).
+    pub const CONSOLE: u32 = 8;
+    /// [`super::Authority::Sync`].
+    pub const SYNC: u32 = 9;
+    /// [`super::Authority::Debug`].
+    pub const DEBUG: u32 = 10;
     /// First of the frames of its image and stack (see [`super::BootInfo::image_frames`]).
-    pub const IMAGE_FRAMES: u32 = 7;
+    pub const IMAGE_FRAMES: u32 = 11;
+
+    /// The slot of an authority's capability.
+    pub const fn authority(a: super::Authority) -> u32 {
+        POWER + a as u32
+    }
 }
 
 /// Most frames the root task's image and stack may have.

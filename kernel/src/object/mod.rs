@@ -93,6 +93,8 @@ pub enum Object {
     VSpace(Box<VSpace>),
     /// A page.
     Frame(Frame),
+    /// A machine-wide authority (made only at boot).
+    Authority(abi::Authority),
 }
 
 impl Object {
@@ -106,6 +108,7 @@ impl Object {
             Object::CNode(_) => ObjectType::CNode,
             Object::VSpace(_) => ObjectType::VSpace,
             Object::Frame(_) => ObjectType::Frame,
+            Object::Authority(_) => ObjectType::Authority,
         }
     }
 }

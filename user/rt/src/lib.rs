@@ -67,6 +67,11 @@ pub fn init() {
 pub fn init_module(ipc_buffer: u64, first_free: u64, radix: u64) {
     sys::set_ipc_buffer(ipc_buffer);
     cspace::init_range(first_free, radix);
+    // A module holds no machine-wide authority: the boot slot numbers name other things in its
+    // CNode, so the runtime must not pass them.
+    for a in abi::Authority::ALL {
+        sys::set_authority(a, abi::CPtr::NONE);
+    }
 }
 
 #[cfg(not(test))]

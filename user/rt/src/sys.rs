@@ -6,7 +6,8 @@
 //! calling thread's [`IpcBuffer`], whose address the runtime keeps in `TPIDR_EL0` (see
 //! [`ipc_buffer`]). The `*_raw` functions pass arguments unchecked, for negative tests.
 
-use abi::{CPtr, Error, InfoKey, IpcBuffer, MsgInfo, ObjectType, Registers, Rights, Syscall};
+use abi::{boot_slot, Authority, CPtr, Error, InfoKey, IpcBuffer, MsgInfo, ObjectType, Registers, Rights, Syscall};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const MAX_WORDS: usize = abi::MSG_MAX_WORDS as usize;
 const REG_WORDS: usize = abi::MSG_REG_WORDS as usize;
@@ -54,6 +55,26 @@ fn args(a: &[u64]) -> [u64; 8] {
     r
 }
 
+/// Where this program keeps its [`Authority`] capabilities, by authority: the root task's boot
+/// slots unless changed ([`set_authority`]); a module has none ([`crate::init_module`]).
+static AUTHORITY_SLOTS: [AtomicU64; 4] = [
+    AtomicU64::new(CPtr::root(boot_slot::POWER).0),
+    AtomicU64::new(CPtr::root(boot_slot::CONSOLE).0),
+    AtomicU64::new(CPtr::root(boot_slot::SYNC).0),
+    AtomicU64::new(CPtr::root(boot_slot::DEBUG).0),
+];
+
+/// The slot the runtime passes for authority `a` ([`CPtr::NONE`] if this program has none).
+pub fn authority(a: Authority) -> CPtr {
+    CPtr(AUTHORITY_SLOTS[a as usize].load(Ordering::Relaxed))
+}
+
+/// Tells the runtime where this program's capability for authority `a` is ([`CPtr::NONE`]:
+/// it has none; the syscalls that need it then fail with [`Error::InvalidCapability`]).
+pub fn set_authority(a: Authority, cap: CPtr) {
+    AUTHORITY_SLOTS[a as usize].store(cap.0, Ordering::Relaxed);
+}
+
 /// [`Syscall::Null`].
 pub fn null() -> Result<(), Error> {
     call(Syscall::Null, [0; 8]).map(drop)
@@ -67,12 +88,12 @@ pub fn debug_write(bytes: &[u8]) -> Result<usize, Error> {
 /// [`Syscall::DebugWrite`] with raw arguments, for testing the kernel's pointer checks (the
 /// kernel only reads through the pointer, so any value is harmless to this program).
 pub fn debug_write_raw(ptr: u64, len: u64) -> Result<usize, Error> {
-    call(Syscall::DebugWrite, args(&[ptr, len])).map(|r| r[1] as usize)
+    call(Syscall::DebugWrite, args(&[ptr, len, authority(Authority::Console).0])).map(|r| r[1] as usize)
 }
 
 /// [`Syscall::DebugRead`]: blocks for one console byte.
 pub fn debug_read() -> Result<u8, Error> {
-    call(Syscall::DebugRead, [0; 8]).map(|r| r[1] as u8)
+    call(Syscall::DebugRead, args(&[authority(Authority::Console).0])).map(|r| r[1] as u8)
 }
 
 /// [`Syscall::Yield`].
@@ -96,7 +117,7 @@ pub fn system_info(key: InfoKey) -> Result<u64, Error> {
 
 /// [`Syscall::SystemInfo`] with a raw key, for testing the kernel's checks.
 pub fn system_info_raw(key: u64) -> Result<u64, Error> {
-    call(Syscall::SystemInfo, args(&[key])).map(|r| r[1])
+    call(Syscall::SystemInfo, args(&[key, authority(Authority::Debug).0])).map(|r| r[1])
 }
 
 /// A syscall number the kernel does not know, for testing that it answers with an error.
@@ -109,12 +130,12 @@ pub fn invalid_syscall(number: u64) -> Result<(), Error> {
 
 /// [`Syscall::PowerOff`]. Returns only if the firmware refused.
 pub fn power_off() -> Error {
-    call(Syscall::PowerOff, [0; 8]).err().unwrap_or(Error::Denied)
+    call(Syscall::PowerOff, args(&[authority(Authority::Power).0])).err().unwrap_or(Error::Denied)
 }
 
 /// [`Syscall::DebugPanic`]. Returns only if refused.
 pub fn debug_panic() -> Error {
-    call(Syscall::DebugPanic, [0; 8]).err().unwrap_or(Error::Denied)
+    call(Syscall::DebugPanic, args(&[authority(Authority::Debug).0])).err().unwrap_or(Error::Denied)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +434,7 @@ pub fn quota_info(quota: CPtr) -> Result<(u64, u64), Error> {
 
 /// [`Syscall::Sync`]: every online core passes a quiescent point; the number of cores.
 pub fn sync() -> Result<u64, Error> {
-    call(Syscall::Sync, [0; 8]).map(|r| r[1])
+    call(Syscall::Sync, args(&[authority(Authority::Sync).0])).map(|r| r[1])
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ fn no_sync() -> impl FnMut() {
     || {}
 }
 
+/// For calls with no opener inside its critical section: the grace period has nobody to wait
+/// for, so a `Waiting` is a bug (and would otherwise spin for ever).
 fn no_hook() -> impl FnMut(Window) {
-    |_| {}
+    |w| assert!(!matches!(w, Window::Waiting { .. }), "no opener is inside, yet waited: {w:?}")
 }
 
 fn unload(u: &Unload, mode: Mode) -> Outcome {
@@ -76,7 +78,7 @@ fn unused_module_is_removed_with_hooks_and_sync_in_order() {
     let out = u.unload(Mode::Busy, &mut || order.borrow_mut().push("sync"), &mut |w| {
         order.borrow_mut().push(match w {
             Window::AfterUnregister => "after-unregister",
-            Window::Waiting { .. } => "waiting",
+            Window::Waiting { .. } => panic!("no opener is inside, yet waited: {w:?}"),
             Window::AfterSync => "after-sync",
         })
     });
@@ -93,6 +95,7 @@ fn unused_module_is_removed_with_hooks_and_sync_in_order() {
 fn lsmod_sees_unloading_in_the_window_and_openers_are_refused() {
     let u = Unload::new(2);
     let out = u.unload(Mode::Busy, &mut no_sync(), &mut |w| {
+        assert!(!matches!(w, Window::Waiting { .. }), "no opener is inside, yet waited: {w:?}");
         if w == Window::AfterUnregister {
             assert_eq!(u.state(), State::Unloading);
             // Opening in the window, after unregistering: refused.
@@ -156,6 +159,7 @@ fn wait_with_several_references_taken_in_the_window() {
     let out = u.unload(Mode::Wait, &mut no_sync(), &mut |w| match w {
         Window::Waiting { opener: 1 } => a.take().unwrap().take(),
         Window::Waiting { opener: 2 } => b.take().unwrap().take(),
+        Window::Waiting { opener } => panic!("opener {opener} is not inside, yet waited for"),
         _ => {}
     });
     assert_eq!(out, Outcome::Deferred(2));
@@ -281,6 +285,7 @@ fn force_a_going_module() {
 fn force_is_refused_during_an_unload() {
     let u = Unload::new(1);
     let out = u.unload(Mode::Busy, &mut no_sync(), &mut |w| {
+        assert!(!matches!(w, Window::Waiting { .. }), "no opener is inside, yet waited: {w:?}");
         if w == Window::AfterUnregister {
             assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Unloading));
             assert_eq!(unload(&u, Mode::Wait), Outcome::NotLive(State::Unloading));
@@ -305,9 +310,54 @@ fn dropping_a_seen_leaves_without_a_reference() {
     assert_eq!(unload(&u, Mode::Wait), Outcome::Removed);
 }
 
+#[test]
+fn states_and_refusals_display_as_lsmod_shows_them() {
+    let shown: Vec<_> =
+        [State::Live, State::Unloading, State::Going, State::Gone].iter().map(|s| std::format!("{s}")).collect();
+    assert_eq!(shown, ["live", "unloading", "going", "gone"]);
+    assert_eq!(std::format!("{}", Refused(State::Going)), "module is going, not live");
+    let u = Unload::new(1);
+    assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Ok(0));
+    assert_eq!(std::format!("{}", u.open(0).unwrap_err()), "module is gone, not live");
+}
+
+#[test]
+fn unload_debug_shows_state_refs_and_openers() {
+    let u = Unload::new(3);
+    u.open(1).unwrap();
+    u.open(2).unwrap();
+    assert_eq!(std::format!("{u:?}"), "Unload { state: Live, refs: 2, openers: 3 }");
+}
+
+#[test]
+fn a_section_knows_its_slot() {
+    let u = Unload::new(3);
+    for slot in [0, 2, 1] {
+        let section = u.enter(slot);
+        assert_eq!(section.opener(), slot);
+        assert_eq!(std::format!("{section:?}"), std::format!("Section {{ opener: {slot} }}"));
+        let seen = section.look().unwrap();
+        assert_eq!(std::format!("{seen:?}"), std::format!("Seen {{ section: Section {{ opener: {slot} }} }}"));
+    }
+}
+
+/// Sets its flag when dropped: an opener thread marks that it has stopped, even by panicking.
+struct Stopped(Arc<AtomicBool>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.store(true, StdOrdering::SeqCst);
+    }
+}
+
 /// Real threads: openers on every slot open and close in a loop while the unloader tries
 /// Busy unloads until one removes the module. Each opener checks, while it holds a reference,
 /// that the module has not been removed; the remover marks the removal.
+///
+/// Once an opener is seen to have stopped (its last section left, its last reference closed)
+/// the unloader may wait for it at most once more (its look at the counter may have come just
+/// before the stop), and once all have stopped the next unload must remove the module: so a
+/// broken count or grace period fails here instead of spinning for ever.
 #[test]
 fn threads_race_the_unloader() {
     for mode in [Mode::Busy, Mode::Wait] {
@@ -316,10 +366,13 @@ fn threads_race_the_unloader() {
             let u = Arc::new(Unload::new(openers));
             let removed = Arc::new(AtomicBool::new(false));
             let removals = Arc::new(StdAtomicU64::new(0));
+            let stopped: Vec<_> = (0..openers).map(|_| Arc::new(AtomicBool::new(false))).collect();
             let threads: Vec<_> = (0..openers)
                 .map(|slot| {
                     let (u, removed, removals) = (u.clone(), removed.clone(), removals.clone());
+                    let stopped = Stopped(stopped[slot].clone());
                     std::thread::spawn(move || {
+                        let _stopped = stopped;
                         let mut opened = 0u64;
                         while u.open(slot).is_ok() {
                             opened += 1;
@@ -337,13 +390,26 @@ fn threads_race_the_unloader() {
                 })
                 .collect();
             let mut outcomes = vec![];
+            let mut waits_after_stop = vec![0u32; openers];
             loop {
+                let all_stopped = stopped.iter().all(|s| s.load(StdOrdering::SeqCst));
                 let out = u.unload(mode, &mut || {}, &mut |w| {
-                    if let Window::Waiting { .. } = w {
+                    if let Window::Waiting { opener } = w {
+                        // Seeing the stop, the unloader's next look at the counter sees the
+                        // opener's last "leave": at most one more wait for it, ever.
+                        if stopped[opener].load(StdOrdering::SeqCst) {
+                            waits_after_stop[opener] += 1;
+                            assert!(waits_after_stop[opener] <= 1, "waited for stopped opener {opener}");
+                        }
                         std::thread::yield_now();
                     }
                 });
                 outcomes.push(out);
+                if all_stopped {
+                    // Nobody holds or takes a reference any more, and the module is live
+                    // (an earlier Deferred or Removed would have ended the loop).
+                    assert_eq!(out, Outcome::Removed, "with every opener stopped, after {outcomes:?}");
+                }
                 match out {
                     Outcome::Removed => {
                         removals.fetch_add(1, StdOrdering::SeqCst);

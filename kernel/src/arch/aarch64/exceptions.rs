@@ -46,8 +46,9 @@ const KSTACK_TOP: usize = 8;
 pub struct PerCpuEntry {
     /// The context of the thread this core runs (or last ran) in EL0.
     pub current_ctx: core::sync::atomic::AtomicPtr<UserContext>,
-    /// Top of this core's kernel stack.
-    pub kstack_top: usize,
+    /// Top of this core's kernel stack (an atomic so the block needs no `&mut`; the entry code
+    /// reads it as a plain word, which an `AtomicUsize` is in memory).
+    pub kstack_top: core::sync::atomic::AtomicUsize,
 }
 
 global_asm!(
