@@ -435,12 +435,8 @@ impl Kernel {
                 self.stop(id);
                 self.forget_fp(id);
                 let t = self.objects.tcb_mut(id).expect("present");
-                let (cspace, vspace, reply_to) = (t.cspace.take(), t.vspace.take(), t.reply_to.take());
-                if let Some((caller, _)) = reply_to {
-                    if self.objects.tcb(caller).is_some_and(|c| c.state == State::BlockedReply) {
-                        self.partner_gone(caller, "fault handler went away");
-                    }
-                }
+                let (cspace, vspace) = (t.cspace.take(), t.vspace.take());
+                self.drop_reply_target(id, "server or fault handler went away");
                 for held in [cspace, vspace].into_iter().flatten() {
                     release_hold(self, held);
                 }
@@ -493,6 +489,16 @@ impl Kernel {
     /// destroyed (`why` = "fault endpoint was destroyed"), or for the reply of a thread being
     /// destroyed. Its syscall fails with `PeerGone`; a thread that was reporting a fault has
     /// nobody to resume it and stays stopped.
+    /// Drops the reply target of thread `server`: a caller still waiting for its reply gets
+    /// `PeerGone` (a faulted one stays stopped). One taken over since (stopped, then waiting for
+    /// someone else) is left alone.
+    pub fn drop_reply_target(&mut self, server: ObjId, why: &str) {
+        let Some((caller, _)) = self.objects.tcb_mut(server).and_then(|t| t.reply_to.take()) else { return };
+        if self.objects.tcb(caller).is_some_and(|c| c.state == State::BlockedReply(server)) {
+            self.partner_gone(caller, why);
+        }
+    }
+
     fn partner_gone(&mut self, id: ObjId, why: &str) {
         let Some(t) = self.objects.tcb_mut(id) else { return };
         t.send = Default::default();

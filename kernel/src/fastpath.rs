@@ -133,7 +133,7 @@ fn call(k: &mut Kernel, core: usize, me: ObjId) -> Option<*mut UserContext> {
     // the kernel lock serialises all access.
     copy_message(unsafe { &*from }, info, badge, &mut r.ctx);
     r.reply_to = Some((me, rights.has(Rights::GRANT)));
-    k.block_current(core, State::BlockedReply);
+    k.block_current(core, State::BlockedReply(receiver));
     k.switch_to(core, receiver);
     Some(&mut *k.objects.tcb_mut(receiver)?.ctx as *mut UserContext)
 }
@@ -152,7 +152,7 @@ fn reply_recv(k: &mut Kernel, core: usize, me: ObjId) -> Option<*mut UserContext
     if e.senders && !e.queue.is_empty() {
         return None; // a message is waiting: the full path receives it
     }
-    if k.objects.tcb(caller).map(|c| c.state) != Some(State::BlockedReply) || !can_switch_to(k, core, caller) {
+    if k.objects.tcb(caller).map(|c| c.state) != Some(State::BlockedReply(me)) || !can_switch_to(k, core, caller) {
         return None;
     }
     // Committed.

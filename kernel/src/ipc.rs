@@ -122,7 +122,7 @@ impl Kernel {
         self.transfer(me, receiver, st.badge, st.grant);
         if st.call {
             self.objects.tcb_mut(receiver).expect("receiver exists").reply_to = Some((me, st.grant));
-            self.block_current(core, State::BlockedReply);
+            self.block_current(core, State::BlockedReply(receiver));
             self.switch_to_or_queue(core, receiver);
             Ok(Outcome::Blocked)
         } else {
@@ -138,10 +138,15 @@ impl Kernel {
         let cspace = self.objects.tcb(me).ok_or(Error::InvalidArgument)?.cspace;
         let f = self.lookup_typed(cspace, ep, ObjectType::Endpoint, Rights::READ)?;
         let e = self.objects.endpoint_mut(f.obj).expect("typed");
-        if !e.senders || e.queue.is_empty() {
-            if !blocking {
-                return Err(Error::WouldBlock);
-            }
+        let waiting_sender = e.senders && !e.queue.is_empty();
+        if !waiting_sender && !blocking {
+            return Err(Error::WouldBlock); // changes nothing
+        }
+        // A receive while a caller still waits for this thread's reply would overwrite its reply
+        // target and leave it waiting for ever: that call ends now, with an error.
+        self.drop_reply_target(me, "server received again without answering");
+        let e = self.objects.endpoint_mut(f.obj).expect("typed");
+        if !waiting_sender {
             e.senders = false;
             e.queue.push_back(me);
             self.block_current(core, State::BlockedRecv(f.obj));
@@ -153,7 +158,7 @@ impl Kernel {
         let s = self.objects.tcb_mut(sender).expect("queued thread exists");
         s.send = SendState::default();
         if st.call || s.fault.is_some() {
-            s.state = State::BlockedReply;
+            s.state = State::BlockedReply(me);
             self.objects.tcb_mut(me).expect("caller").reply_to = Some((sender, st.grant));
         } else {
             s.ctx.x[0] = 0;
@@ -170,7 +175,7 @@ impl Kernel {
             return Replied::Nobody;
         };
         match self.objects.tcb(caller) {
-            Some(c) if c.state == State::BlockedReply => self.answer(me, caller),
+            Some(c) if c.state == State::BlockedReply(me) => self.answer(me, caller),
             _ => Replied::Nobody, // gone, suspended or restarted meanwhile
         }
     }

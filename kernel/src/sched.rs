@@ -207,7 +207,7 @@ impl Kernel {
             }
             State::BlockedRead => self.console_readers.retain(|t| *t != id),
             State::BlockedStop(_) => self.stop_waiters.retain(|(w, _)| *w != id),
-            State::Inactive | State::Running | State::BlockedReply => {}
+            State::Inactive | State::Running | State::BlockedReply(_) => {}
         }
         if let Some(t) = self.objects.tcb_mut(id) {
             t.fault = None;
@@ -227,7 +227,7 @@ impl Kernel {
                 t.state,
                 State::BlockedSend(_)
                     | State::BlockedRecv(_)
-                    | State::BlockedReply
+                    | State::BlockedReply(_)
                     | State::BlockedWait(_)
                     | State::BlockedRead
                     | State::BlockedStop(_)
@@ -235,7 +235,7 @@ impl Kernel {
         self.detach(id);
         let t = self.objects.tcb_mut(id)?;
         if in_syscall {
-            t.ctx.pc -= 4;
+            t.restart_syscall();
         }
         t.state = State::Inactive;
         let on = t.on_core?;

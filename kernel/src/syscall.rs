@@ -33,7 +33,7 @@ pub fn handle(k: &mut sched::Guard) {
     let Some(t) = k.objects.tcb_mut(me) else { return };
     if t.state != State::Running {
         // Stopped by another core while entering: the syscall runs when it is resumed.
-        t.ctx.pc -= 4;
+        t.restart_syscall();
         return;
     }
     let (number, a) = (t.ctx.x[8], <[u64; 8]>::try_from(&t.ctx.x[..8]).expect("8 registers"));
@@ -220,7 +220,10 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         }
         Syscall::TcbWriteRegisters => {
             let t = tcb(k, cspace, a[0], Rights::WRITE)?;
-            if k.objects.tcb(t).expect("typed").on_core.is_some() {
+            // Only an inactive thread off every core: the kernel owns a blocked thread's
+            // registers (its message, its syscall to restart) and a running one's.
+            let th = k.objects.tcb(t).expect("typed");
+            if th.state != State::Inactive || th.on_core.is_some() {
                 return Err(Error::Busy);
             }
             let mut bytes = [0u8; core::mem::size_of::<Registers>()];

@@ -125,7 +125,9 @@ pub enum Syscall {
     /// `a7` = [`CPtr`] of an empty slot for a transferred capability, or [`CPtr::NONE`].
     /// `r1` = [`MsgInfo`] (its capability flag says whether a capability landed in `a7`),
     /// `r2..r5` = message words 0..3 (the rest in the IPC buffer), `r6` = the sender's badge.
-    /// If the message came by `Call`, the caller waits for this thread's [`Syscall::Reply`].
+    /// If the message came by `Call`, the caller waits for this thread's [`Syscall::Reply`]; a
+    /// receive before that reply drops the call (its caller gets [`Error::PeerGone`], a
+    /// faulted caller stays stopped) rather than leave the caller waiting for ever.
     /// Errors: [`Error::PeerGone`] (endpoint destroyed while waiting).
     Recv = 10,
     /// [`Syscall::Recv`] that never blocks: [`Error::WouldBlock`] if no sender waits.
@@ -204,7 +206,9 @@ pub enum Syscall {
     /// Only for a thread that is not running (suspended, blocked or queued); else [`Error::Busy`].
     TcbReadRegisters = 30,
     /// Sets a thread's [`Registers`] from `a1` (only the flags of `pstate` are taken). Only for
-    /// a thread that is not running; else [`Error::Busy`].
+    /// an inactive thread (never resumed, suspended, exited or stopped by a fault) that no core
+    /// runs; a blocked thread's registers belong to the kernel (its message, the syscall it
+    /// redoes if suspended): [`Error::Busy`].
     TcbWriteRegisters = 31,
     /// Maps frame `a0` into VSpace `a1` at page-aligned address `a2` with access `a3`
     /// ([`Rights`]: READ, READ|WRITE or READ|EXEC; within the frame capability's rights).

@@ -17,8 +17,10 @@ pub enum State {
     BlockedSend(ObjId),
     /// Waiting in an endpoint's queue to receive.
     BlockedRecv(ObjId),
-    /// Sent a `Call` (or faulted) and waits for the reply.
-    BlockedReply,
+    /// Sent a `Call` (or faulted) that thread (the receiver) took, and waits for its reply. Only
+    /// that thread's reply reaches it: a reply target left behind elsewhere (the caller was
+    /// stopped and has called someone else since) finds the state naming another thread.
+    BlockedReply(ObjId),
     /// Waiting for a notification.
     BlockedWait(ObjId),
     /// Waiting for a console byte.
@@ -37,7 +39,7 @@ impl State {
             State::Running => T::Running,
             State::BlockedSend(_) => T::BlockedSend,
             State::BlockedRecv(_) => T::BlockedRecv,
-            State::BlockedReply => T::BlockedReply,
+            State::BlockedReply(_) => T::BlockedReply,
             State::BlockedWait(_) => T::BlockedWait,
             State::BlockedRead => T::BlockedRead,
             State::BlockedStop(_) => T::BlockedStop,
@@ -102,6 +104,16 @@ pub struct Tcb {
 }
 
 impl Tcb {
+    /// Moves the saved pc back onto the `svc` that entered the kernel (4 bytes: A64 has one
+    /// instruction size), so the thread redoes its syscall when it next runs: the one restart
+    /// rule, for a thread stopped while blocked in a syscall or while entering one. Only the
+    /// kernel-saved pc of a syscall is ever moved (a thread's registers can be written only
+    /// while it is inactive and off every core), and that pc follows an `svc`, so it is at least
+    /// 4; wrapping keeps even a broken invariant from panicking the kernel.
+    pub fn restart_syscall(&mut self) {
+        self.ctx.pc = self.ctx.pc.wrapping_sub(4);
+    }
+
     /// A new, inactive, unconfigured thread.
     pub fn new(core: usize) -> Tcb {
         Tcb {

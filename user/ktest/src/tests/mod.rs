@@ -2,6 +2,7 @@
 
 mod caps;
 mod faults;
+mod hostile;
 mod ipc;
 mod sched;
 
@@ -27,4 +28,6 @@ pub const ALL: &[Test] = &[
     ("vspace_unmap_range", faults::vspace_unmap_range),
     ("error_paths", caps::error_paths),
     ("quota_accounting", caps::quota_accounting),
+    ("write_registers_of_blocked_thread", hostile::write_registers_of_blocked_thread),
+    ("receive_before_reply_ends_the_call", hostile::receive_before_reply_ends_the_call),
 ];

@@ -1,0 +1,97 @@
+//! What a hostile program found in the kernel, kept as regressions: each of these once
+//! panicked the kernel or left a thread waiting for ever (issue 11).
+
+use crate::util::{other_core, OrFail};
+use crate::Outcome;
+use abi::{CPtr, Error, ThreadState};
+use core::sync::atomic::{AtomicU64, Ordering};
+use urt::cap::{Cap, Endpoint, Owned, Tcb};
+use urt::sys::{self, Message};
+use urt::{thread, time};
+
+/// How long a test waits for a state the kernel reports.
+const WAIT_MS: u64 = 20_000;
+
+/// The endpoint the threads below use (a slot of the root CNode, shared by the test's threads).
+static EP: AtomicU64 = AtomicU64::new(0);
+
+fn ep() -> CPtr {
+    CPtr(EP.load(Ordering::Acquire))
+}
+
+/// Blocks in `Recv` on [`EP`] for good.
+extern "C" fn receive_forever(_: u64) -> u64 {
+    loop {
+        let _ = sys::recv(ep(), CPtr::NONE);
+    }
+}
+
+/// Waits until the kernel reports the thread of `tcb` in `state`.
+fn wait_state(tcb: Cap<Tcb>, state: ThreadState) -> bool {
+    time::wait_for(WAIT_MS, || tcb.info().is_ok_and(|i| i.thread_state == Some(state)))
+}
+
+/// Registers of a thread blocked in a syscall belong to the kernel: writing them is refused
+/// (`Busy`). Once the thread is suspended they may be written — even with pc 0, which the
+/// kernel once took as a syscall's pc and moved back 4 bytes on the next suspend, panicking
+/// with an overflow — and the thread then faults at 0 cleanly, the kernel untouched.
+pub fn write_registers_of_blocked_thread() -> Outcome {
+    let e = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
+    EP.store(e.cptr().0, Ordering::Release);
+    let t = thread::spawn(receive_forever, 0, Some(other_core(1))).or_fail("start the receiver")?;
+    ensure!(wait_state(t.tcb(), ThreadState::BlockedRecv), "the receiver never blocked in Recv");
+    let mut regs = t.tcb().read_registers().or_fail("read the blocked thread's registers")?;
+    let saved_pc = regs.pc;
+    regs.pc = 0;
+    ensure_eq!(t.tcb().write_registers(&regs).err(), Some(Error::Busy), "write registers of a thread blocked in Recv");
+    t.tcb().suspend().or_fail("TcbSuspend")?;
+    let after = t.tcb().read_registers().or_fail("read the suspended thread's registers")?;
+    ensure_eq!(after.pc, saved_pc - 4, "pc of the suspended thread (back on its svc, to redo the Recv)");
+    // Suspend again: an inactive thread's pc is never moved twice.
+    t.tcb().suspend().or_fail("TcbSuspend again")?;
+    ensure_eq!(t.tcb().read_registers().or_fail("read")?.pc, saved_pc - 4, "pc after a second suspend");
+    t.tcb().write_registers(&regs).or_fail("write pc 0 into the suspended thread")?;
+    t.tcb().suspend().or_fail("TcbSuspend after the write")?;
+    ensure_eq!(t.tcb().read_registers().or_fail("read")?.pc, 0, "pc written, then suspended again");
+    t.tcb().resume().or_fail("TcbResume with pc 0")?;
+    // It has no fault handler: the kernel stops it at the instruction abort at 0.
+    let stopped = crate::probe::wait_stopped(t.tcb(), Some(0), WAIT_MS);
+    ensure!(stopped.is_some(), "the thread resumed at pc 0 was not stopped at 0 by its fault");
+    Ok(None)
+}
+
+/// What [`call_once`] got: 0 = not yet, 1 = an answer, 2 + error code.
+static CALL_RESULT: AtomicU64 = AtomicU64::new(0);
+
+/// Calls [`EP`] once and records the outcome.
+extern "C" fn call_once(_: u64) -> u64 {
+    let r = match sys::call_ep(ep(), &Message::new(1, &[]), CPtr::NONE) {
+        Ok(_) => 1,
+        Err(e) => 2 + e as u64,
+    };
+    CALL_RESULT.store(r, Ordering::Release);
+    r
+}
+
+/// Receives one call on [`EP`] and, without replying, receives again (blocking for good).
+extern "C" fn receive_twice(_: u64) -> u64 {
+    let _ = sys::recv(ep(), CPtr::NONE);
+    receive_forever(0)
+}
+
+/// A server that receives a second time before replying to a `Call` drops that call: its
+/// caller gets `PeerGone` at once. (The kernel used to overwrite the reply target, and the
+/// first caller waited for ever.)
+pub fn receive_before_reply_ends_the_call() -> Outcome {
+    let e = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
+    EP.store(e.cptr().0, Ordering::Release);
+    CALL_RESULT.store(0, Ordering::Release);
+    let server = thread::spawn(receive_twice, 0, Some(other_core(1))).or_fail("start the server")?;
+    ensure!(wait_state(server.tcb(), ThreadState::BlockedRecv), "the server never blocked in Recv");
+    let client = thread::spawn(call_once, 0, Some(other_core(2))).or_fail("start the client")?;
+    let ended = time::wait_for(WAIT_MS, || CALL_RESULT.load(Ordering::Acquire) != 0);
+    ensure!(ended, "the caller still waits {} s after the server received again", WAIT_MS / 1000);
+    ensure_eq!(client.join(), Ok(2 + Error::PeerGone as u64), "the dropped call's result (2 + error code)");
+    ensure!(wait_state(server.tcb(), ThreadState::BlockedRecv), "the server is not waiting in its second Recv");
+    Ok(None)
+}
