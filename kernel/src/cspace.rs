@@ -6,8 +6,9 @@
 //! of them. Frame capabilities that are mapped are recorded in `Kernel::mappings`; removing the
 //! capability removes the mapping (and invalidates it on every core) before anything else.
 
+use crate::arch::cache;
 use crate::mm::{frames, vspace::VSpace};
-use crate::object::{CNode, Charge, Endpoint, Frame, Notification, ObjId, Object, Quota, State, Tcb};
+use crate::object::{CNode, Charge, Endpoint, Frame, Mapping, Notification, ObjId, Object, Quota, State, Tcb};
 use crate::sched::Kernel;
 use abi::{charge, CPtr, Error, ObjectType, Rights};
 use alloc::boxed::Box;
@@ -168,10 +169,10 @@ impl Kernel {
     /// tree and the mapping it tracks (`CapMove`, and IPC that moves a capability).
     pub fn move_slot(&mut self, src: Slot, d: Slot) -> Result<(), Error> {
         self.cdt.move_cap(src, d).map_err(cdt_error)?;
-        if let Some((vs, va)) = self.mappings.remove(&src) {
-            self.mappings.insert(d, (vs, va));
-            if let Some(v) = self.objects.vspace_mut(vs) {
-                v.mapped.insert(va, d);
+        if let Some(m) = self.mappings.remove(&src) {
+            self.mappings.insert(d, m);
+            if let Some(v) = self.objects.vspace_mut(m.vspace) {
+                v.mapped.insert(m.va, d);
             }
         }
         Ok(())
@@ -260,7 +261,7 @@ impl Kernel {
             ObjectType::Notification => Object::Notification(Notification::default()),
             ObjectType::CNode => Object::CNode(CNode { radix: size as u8 }),
             ObjectType::VSpace => Object::VSpace(Box::new(VSpace::new(&mut frames::alloc_zeroed)?)),
-            ObjectType::Frame => Object::Frame(Frame { pa: frames::alloc_zeroed().ok_or(Error::NoMemory)? }),
+            ObjectType::Frame => Object::Frame(Frame::new(frames::alloc_zeroed().ok_or(Error::NoMemory)?)),
             ObjectType::Authority => return Err(Error::InvalidArgument), // refused by `cost` already
         };
         let qq = self.objects.quota_mut(quota.obj).expect("checked above");
@@ -309,10 +310,20 @@ impl Kernel {
     /// Maps the frame capability in `slot` into `vs` at `va`; page tables are charged to the
     /// VSpace's quota (boot VSpaces take them from the frame allocator directly).
     pub fn map_slot(&mut self, slot: Slot, vs: ObjId, va: u64, access: Access) -> Result<(), Error> {
-        let pa = match self.cdt.get(slot).and_then(|c| self.objects.get(ObjId(c.object))) {
-            Some(Object::Frame(f)) => f.pa,
-            _ => return Err(Error::WrongType),
-        };
+        let frame = ObjId(self.cdt.get(slot).ok_or(Error::InvalidCapability)?.object);
+        let f = self.objects.frame_mut(frame).ok_or(Error::WrongType)?;
+        let (writable, executable) = (access == Access::ReadWrite, access == Access::ReadExec);
+        // W^X per frame, not per mapping: no two capabilities can make one frame writable at
+        // one address and executable at another.
+        if (writable && f.executable > 0) || (executable && f.writable > 0) {
+            return Err(Error::WriteExecConflict);
+        }
+        let pa = f.pa;
+        if executable && !f.code_synced {
+            // Before the page table entry exists, so no core can fetch from it earlier.
+            cache::sync_instructions(crate::mm::phys_to_virt(pa), abi::PAGE_SIZE as usize);
+            f.code_synced = true;
+        }
         let charge = self.objects.entry(vs).ok_or(Error::InvalidCapability)?.charge;
         // At most three tables can be needed below the root.
         let budget = match charge {
@@ -339,8 +350,30 @@ impl Kernel {
             }
         }
         r?;
-        self.mappings.insert(slot, (vs, va));
+        let f = self.objects.frame_mut(frame).expect("checked above");
+        if writable {
+            f.writable += 1;
+            f.code_synced = false;
+        }
+        if executable {
+            f.executable += 1;
+        }
+        self.mappings.insert(slot, Mapping { vspace: vs, va, frame, access });
         Ok(())
+    }
+
+    /// Forgets the mapping made through `slot` (the page-table entry is the caller's business),
+    /// and the frame's count of writable or executable mappings with it.
+    fn forget_mapping(&mut self, slot: Slot) -> Option<Mapping> {
+        let m = self.mappings.remove(&slot)?;
+        if let Some(f) = self.objects.frame_mut(m.frame) {
+            match m.access {
+                Access::ReadWrite => f.writable -= 1,
+                Access::ReadExec => f.executable -= 1,
+                Access::Read => {}
+            }
+        }
+        Some(m)
     }
 
     /// `FrameUnmap`.
@@ -381,9 +414,9 @@ impl Kernel {
     /// address space to `stale`: cores may still reach the page through their TLBs until the
     /// caller runs [`Kernel::shootdown_many`] on `stale` — before the frame can be freed.
     fn unmap_slot_deferred(&mut self, slot: Slot, stale: &mut Vec<ObjId>) {
-        if let Some((vs, va)) = self.mappings.remove(&slot) {
-            if self.objects.vspace_mut(vs).is_some_and(|v| v.unmap(va)) && !stale.contains(&vs) {
-                stale.push(vs);
+        if let Some(m) = self.forget_mapping(slot) {
+            if self.objects.vspace_mut(m.vspace).is_some_and(|v| v.unmap(m.va)) && !stale.contains(&m.vspace) {
+                stale.push(m.vspace);
             }
         }
     }
@@ -464,7 +497,7 @@ impl Kernel {
             Some(Object::VSpace(v)) => {
                 let mapped: Vec<Slot> = v.mapped.values().copied().collect();
                 for s in mapped {
-                    self.mappings.remove(&s);
+                    self.forget_mapping(s);
                 }
                 self.shootdown(id); // no TLB keeps its ASID before tables and ASID are reused
             }

@@ -174,7 +174,7 @@ impl Builder {
                 self.next_slot - 1
             }
         };
-        let frame = k.objects.insert(Object::Frame(Frame { pa }), None);
+        let frame = k.objects.insert(Object::Frame(Frame::new(pa)), None);
         let slot = slot_id(self.cnode, s);
         k.install(slot, frame, None);
         k.map_slot(slot, self.vspace, va & !(PAGE_SIZE - 1), access).map_err(|_| LoadError::NoMemory)

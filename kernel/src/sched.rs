@@ -85,7 +85,7 @@ pub struct Kernel {
     /// Every capability, in its derivation tree.
     pub cdt: Cdt,
     /// Frame capabilities that are mapped: slot -> (VSpace, user address).
-    pub mappings: alloc::collections::BTreeMap<klogic::cdt::Slot, (ObjId, u64)>,
+    pub mappings: alloc::collections::BTreeMap<klogic::cdt::Slot, crate::object::Mapping>,
     run_queues: [RunQueue; MAX_CPUS],
     current: [Option<ObjId>; MAX_CPUS],
     /// Whose FP/SIMD values each core's registers hold.

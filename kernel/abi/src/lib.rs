@@ -215,7 +215,11 @@ pub enum Syscall {
     /// One capability maps at most once: copy it to map a frame twice. Page tables it needs are
     /// charged to the VSpace's quota.
     /// Errors: [`Error::InvalidArgument`] (writable and executable, misaligned, outside the
-    /// user half, already mapped there), [`Error::Busy`] (this capability is mapped already).
+    /// user half, already mapped there), [`Error::Busy`] (this capability is mapped already),
+    /// [`Error::WriteExecConflict`] (another mapping of the same frame, through any capability
+    /// in any address space, is executable while this one would be writable, or the other way
+    /// round). The first executable mapping of a frame since it was last writable synchronises
+    /// the instruction caches of every core with its contents.
     FrameMap = 32,
     /// Unmaps frame capability `a0` from wherever it is mapped; no-op if it is not. When it
     /// returns no core can reach the page through that mapping any more.
@@ -385,11 +389,15 @@ pub enum Error {
     Busy = 13,
     /// A core did not answer a cross-core sync in time (the kernel log names it).
     NoResponse = 14,
+    /// The frame is executable in another mapping (for a writable mapping) or writable in
+    /// another mapping (for an executable one): a frame is never writable and executable at
+    /// once, in any address spaces.
+    WriteExecConflict = 15,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 14] = [
+    pub const ALL: [Error; 15] = [
         Error::InvalidSyscall,
         Error::InvalidArgument,
         Error::BadAddress,
@@ -404,6 +412,7 @@ impl Error {
         Error::WouldBlock,
         Error::Busy,
         Error::NoResponse,
+        Error::WriteExecConflict,
     ];
 
     /// Decodes a non-zero `x0`; `None` for 0 (success) and unknown codes.
@@ -428,6 +437,7 @@ impl Error {
             Error::WouldBlock => "would block",
             Error::Busy => "busy",
             Error::NoResponse => "a core did not answer",
+            Error::WriteExecConflict => "the frame would be writable and executable at once",
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The contract, in short:
 //! - `boot`: entry of every core, its kernel stack, the secondary entry point.
+//! - `cache`: making code written through the data side visible to instruction fetch.
 //! - `cpu`: which core this is, IRQ masking, waiting, the per-core pointer.
 //! - `exceptions`: the user register context, entering EL0, decoding a fault.
 //! - `fpu`: saving and restoring a user thread's FP/SIMD registers.
@@ -14,4 +15,4 @@
 
 mod aarch64;
 
-pub use aarch64::{boot, cpu, exceptions, fpu, gic, mmu, psci, timer};
+pub use aarch64::{boot, cache, cpu, exceptions, fpu, gic, mmu, psci, timer};

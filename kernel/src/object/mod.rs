@@ -75,6 +75,34 @@ pub struct CNode {
 pub struct Frame {
     /// Its physical address.
     pub pa: PhysAddr,
+    /// How many of its mappings are writable now.
+    pub writable: u32,
+    /// How many of its mappings are executable now. Never both non-zero: W^X per frame, over
+    /// every capability to it and every address space.
+    pub executable: u32,
+    /// True once the instruction caches were synchronised with its contents, and it has not
+    /// been mapped writable since.
+    pub code_synced: bool,
+}
+
+impl Frame {
+    /// A frame at `pa`, not mapped anywhere.
+    pub fn new(pa: PhysAddr) -> Frame {
+        Frame { pa, writable: 0, executable: 0, code_synced: false }
+    }
+}
+
+/// A mapping made through a frame capability (`Kernel::mappings`, by the capability's slot).
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping {
+    /// The address space.
+    pub vspace: ObjId,
+    /// Where in it.
+    pub va: u64,
+    /// The frame mapped.
+    pub frame: ObjId,
+    /// With what access.
+    pub access: klogic::pte::Access,
 }
 
 /// Any kernel object.
@@ -242,6 +270,14 @@ impl Objects {
     pub fn notification_mut(&mut self, id: ObjId) -> Option<&mut Notification> {
         match self.get_mut(id)? {
             Object::Notification(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A frame, mutably.
+    pub fn frame_mut(&mut self, id: ObjId) -> Option<&mut Frame> {
+        match self.get_mut(id)? {
+            Object::Frame(f) => Some(f),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! 64-bit Arm (ARMv8-A), as QEMU's `virt` board presents it.
 
 pub mod boot;
+pub mod cache;
 pub mod cpu;
 pub mod exceptions;
 pub mod fpu;

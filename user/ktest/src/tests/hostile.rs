@@ -3,10 +3,11 @@
 
 use crate::util::{other_core, OrFail};
 use crate::Outcome;
-use abi::{CPtr, Error, ThreadState};
+use abi::{CPtr, Error, Rights, ThreadState};
 use core::sync::atomic::{AtomicU64, Ordering};
-use urt::cap::{Cap, Endpoint, Owned, Tcb};
+use urt::cap::{Cap, Endpoint, Frame, Owned, Tcb, ROOT_VSPACE};
 use urt::sys::{self, Message};
+use urt::vm::Range;
 use urt::{thread, time};
 
 /// How long a test waits for a state the kernel reports.
@@ -93,5 +94,35 @@ pub fn receive_before_reply_ends_the_call() -> Outcome {
     ensure!(ended, "the caller still waits {} s after the server received again", WAIT_MS / 1000);
     ensure_eq!(client.join(), Ok(2 + Error::PeerGone as u64), "the dropped call's result (2 + error code)");
     ensure!(wait_state(server.tcb(), ThreadState::BlockedRecv), "the server is not waiting in its second Recv");
+    Ok(None)
+}
+
+/// W^X per frame: one frame, two capabilities to it, two addresses. While one mapping is
+/// writable no mapping of the frame may be executable, and the other way round; unmapping
+/// lifts the conflict. (Mappings were checked one by one, so two copies of a capability
+/// made a frame writable at one address and executable at another.)
+pub fn write_xor_execute_per_frame() -> Outcome {
+    let frame = Owned::<Frame>::create(0).or_fail("create a frame")?;
+    let copy = Owned::copy_of(frame.cap()).or_fail("copy the frame capability")?;
+    let (a, b) = (Range::alloc(1).or_fail("address range")?, Range::alloc(1).or_fail("address range")?);
+    let (rw, rx) = (Rights::READ | Rights::WRITE, Rights::READ | Rights::EXEC);
+    frame.map(ROOT_VSPACE, a.va, rw).or_fail("map writable")?;
+    ensure_eq!(
+        copy.map(ROOT_VSPACE, b.va, rx).err(),
+        Some(Error::WriteExecConflict),
+        "map the same frame executable elsewhere while it is writable"
+    );
+    ensure_eq!(copy.map(ROOT_VSPACE, b.va, Rights::READ).err(), None, "map it read-only elsewhere");
+    copy.unmap().or_fail("unmap the read-only mapping")?;
+    frame.unmap().or_fail("unmap the writable mapping")?;
+    copy.map(ROOT_VSPACE, b.va, rx).or_fail("map executable once nothing maps it writable")?;
+    ensure_eq!(
+        frame.map(ROOT_VSPACE, a.va, rw).err(),
+        Some(Error::WriteExecConflict),
+        "map it writable while it is executable elsewhere"
+    );
+    copy.unmap().or_fail("unmap the executable mapping")?;
+    frame.map(ROOT_VSPACE, a.va, rw).or_fail("map writable again once nothing maps it executable")?;
+    frame.unmap().or_fail("unmap")?;
     Ok(None)
 }

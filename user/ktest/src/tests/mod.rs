@@ -30,4 +30,5 @@ pub const ALL: &[Test] = &[
     ("quota_accounting", caps::quota_accounting),
     ("write_registers_of_blocked_thread", hostile::write_registers_of_blocked_thread),
     ("receive_before_reply_ends_the_call", hostile::receive_before_reply_ends_the_call),
+    ("write_xor_execute_per_frame", hostile::write_xor_execute_per_frame),
 ];
