@@ -37,6 +37,11 @@ test-repeat N FILTER="": build
     @cargo build -q -p harness
     @target/debug/harness --repeat {{N}} {{ if FILTER == "" { "" } else { "--filter " + FILTER } }} qemu/scenarios/boot qemu/scenarios qemu/unload
 
+# The guest syscall fuzzer for long: N syscalls (default 10,000,000) from one hostile worker per
+# core (SMP cores, default 4), seeded (default 1), then the kernel's self-check. Progress every 10 s.
+fuzz-kernel N="10000000" SEED="1" SMP="4": build
+    @qemu/fuzz-kernel.sh {{N}} {{SEED}} {{SMP}}
+
 # Mutation testing (cargo-mutants) of the host-tested logic: kernel/logic, user/modfmt,
 # user/unload. Writes the caught/missed/unviable/timeout counts to target/mutants/summary.txt;
 # missed mutants that are explained are listed in .cargo/mutants-explained.txt.

@@ -28,7 +28,7 @@
 //! - [`smp`]: secondary cores, IPIs, the boot self-test; [`sync`]: the cross-core sync (TLB
 //!   shootdown and quiescence).
 //! - [`loader`]: starting the root task.
-//! - [`panic`]: the panic report.
+//! - [`panic`]: the panic report; [`selfcheck`]: the kernel's check of its own books.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -49,6 +49,7 @@ mod object;
 mod panic;
 mod percpu;
 mod sched;
+mod selfcheck;
 mod smp;
 mod sync;
 mod syscall;

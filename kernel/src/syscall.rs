@@ -154,6 +154,18 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
             crate::sync::sync_all(k.cores).and_then(ok)
         }
 
+        Syscall::KernelCheck => {
+            authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
+            let stats = crate::selfcheck::run(k);
+            if a[1] != 0 {
+                let mut bytes = [0u8; abi::KernelStats::BYTES];
+                for (chunk, w) in bytes.chunks_exact_mut(8).zip(stats.to_words()) {
+                    chunk.copy_from_slice(&w.to_le_bytes());
+                }
+                my_vspace(k, me)?.write_user(a[1], &bytes)?;
+            }
+            ok(stats.violations)
+        }
         Syscall::TcbConfigure => tcb_configure(k, cspace, a),
         Syscall::TcbSetPriority => {
             let t = tcb(k, cspace, a[0], Rights::WRITE)?;

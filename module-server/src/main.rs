@@ -146,6 +146,10 @@ commands:
   caps            the server's capabilities to modules and their derivations
   echo TEXT       print TEXT
   cpus            cores online and the core this shell runs on
+  fuzz [SEED [N]] the syscall fuzzer: N (default 100000) seeded random syscalls from one
+                  hostile worker per core, then the kernel's self-check and its figures
+  kstat           the kernel's self-check and figures: free frames, heap, capabilities,
+                  mappings, objects by type, broken invariants (violations=0 when consistent)
   meminfo         free physical frames
   spawn-all       start a thread on every core, each reports in; join them all
   fault KIND      start a thread without a fault handler that faults (KIND: read, write, exec,
@@ -160,6 +164,20 @@ commands:
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
+
+/// `kstat`: the kernel's self-check and its figures, on one line.
+fn kstat() {
+    match sys::kernel_check() {
+        Ok(s) => {
+            let o = &s.objects;
+            println!(
+                "kstat: free_frames={} heap_used={} heap_free={} caps={} mappings={} quotas={} tcbs={} endpoints={} notifications={} cnodes={} vspaces={} frames={} authorities={} violations={}",
+                s.free_frames, s.heap_used, s.heap_free, s.cap_slots, s.mappings, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], s.violations
+            );
+        }
+        Err(e) => println!("error: kstat: {}", e.describe()),
+    }
+}
 
 fn shell() {
     let mut line = [0u8; 256];
@@ -179,6 +197,23 @@ fn shell() {
                 let here = sys::system_info(InfoKey::CurrentCore).unwrap_or(0);
                 let ticks = sys::system_info(InfoKey::Ticks).unwrap_or(0);
                 println!("cores online: {cores}; shell on core {here}; timer ticks so far: {ticks}");
+            }
+            "kstat" => kstat(),
+            "fuzz" => {
+                let seed = words.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+                let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(100_000);
+                let v = ktest::fuzz::run(seed, n);
+                for p in &v.problems {
+                    println!("fuzz: problem: {p}");
+                }
+                if v.problems.is_empty() {
+                    println!(
+                        "fuzz ok: seed {seed}: {} syscalls, self-check clean, figures back to where they were",
+                        v.calls
+                    );
+                } else {
+                    println!("fuzz FAILED: seed {seed}: {} problem(s) after {} syscalls", v.problems.len(), v.calls);
+                }
             }
             "meminfo" => {
                 let free = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);

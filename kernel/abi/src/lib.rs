@@ -238,11 +238,80 @@ pub enum Syscall {
     /// core can reach any of them. Errors: [`Error::InvalidArgument`] (misaligned, or the
     /// range leaves the user half).
     VSpaceUnmap = 36,
+    /// The kernel's self-check and its figures, for tests and fuzzers: checks every invariant
+    /// of its books (derivation tree, reference and hold counts, mappings and W^X counts, IPC
+    /// queues), logs each broken one (at most 8 lines), and writes a [`KernelStats`] to `a1`
+    /// (unless 0; must be writable). `a0` = an [`Authority::Debug`] capability.
+    /// `r1` = the number of broken invariants (0: consistent). Errors: [`Error::BadAddress`].
+    KernelCheck = 37,
+}
+
+/// What [`Syscall::KernelCheck`] reports: the counts a test compares before and after (once the
+/// fuzzer's quota is revoked they must be back to where they were).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the frame allocator has free.
+    pub free_frames: u64,
+    /// Kernel heap bytes allocated.
+    pub heap_used: u64,
+    /// Kernel heap bytes free (the heap does not grow: used + free is what it has).
+    pub heap_free: u64,
+    /// Capabilities in the derivation tree (occupied slots, in every CNode).
+    pub cap_slots: u64,
+    /// Frame mappings recorded.
+    pub mappings: u64,
+    /// Live objects by [`ObjectType`] number (index 0 unused).
+    pub objects: [u64; 9],
+    /// Broken invariants found by this check.
+    pub violations: u64,
+}
+
+impl KernelStats {
+    /// Its size in bytes, as the kernel writes it.
+    pub const BYTES: usize = core::mem::size_of::<KernelStats>();
+
+    /// The words, in field order (the layout the kernel writes, little-endian).
+    pub fn to_words(&self) -> [u64; 15] {
+        let o = &self.objects;
+        [
+            self.free_frames,
+            self.heap_used,
+            self.heap_free,
+            self.cap_slots,
+            self.mappings,
+            o[0],
+            o[1],
+            o[2],
+            o[3],
+            o[4],
+            o[5],
+            o[6],
+            o[7],
+            o[8],
+            self.violations,
+        ]
+    }
+
+    /// Back from [`KernelStats::to_words`].
+    pub fn from_words(w: [u64; 15]) -> KernelStats {
+        let mut objects = [0; 9];
+        objects.copy_from_slice(&w[5..14]);
+        KernelStats {
+            free_frames: w[0],
+            heap_used: w[1],
+            heap_free: w[2],
+            cap_slots: w[3],
+            mappings: w[4],
+            objects,
+            violations: w[14],
+        }
+    }
 }
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 37] = [
+    pub const ALL: [Syscall; 38] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -280,6 +349,7 @@ impl Syscall {
         Syscall::QuotaInfo,
         Syscall::Sync,
         Syscall::VSpaceUnmap,
+        Syscall::KernelCheck,
     ];
 
     /// Decodes a number from `x8`.

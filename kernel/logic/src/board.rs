@@ -294,4 +294,130 @@ mod tests {
         let bad = [7u32, 1, 4].map(u32::to_be_bytes).concat();
         assert_eq!(gic_intid(&bad, 0), Err(BoardError::BadInterrupts));
     }
+
+    #[test]
+    fn error_descriptions_for_the_boot_log() {
+        let all = [
+            (BoardError::BadBlob, "not a valid flattened device tree"),
+            (BoardError::NoMemory, "no memory node"),
+            (BoardError::NoCpus, "no cpu nodes"),
+            (BoardError::TooManyCpus, "more cpus than the kernel supports"),
+            (BoardError::NoUart, "no arm,pl011 node"),
+            (BoardError::NoGicV3, "no arm,gic-v3 node (boot QEMU with -M virt,gic-version=3)"),
+            (BoardError::NoPsci, "no usable /psci node"),
+            (BoardError::NoTimer, "no arm,armv8-timer node"),
+            (BoardError::BadInterrupts, "malformed interrupts property"),
+        ];
+        for (e, text) in all {
+            assert_eq!(e.describe(), text, "{e:?}");
+        }
+    }
+
+    /// A flattened device tree written by hand (the format of the devicetree specification,
+    /// chapter 5), for trees QEMU does not make.
+    #[derive(Default)]
+    struct Dtb {
+        structs: Vec<u8>,
+        strings: Vec<u8>,
+    }
+
+    impl Dtb {
+        fn token(&mut self, t: u32) -> &mut Self {
+            self.structs.extend(t.to_be_bytes());
+            self
+        }
+        fn pad(&mut self) {
+            while !self.structs.len().is_multiple_of(4) {
+                self.structs.push(0);
+            }
+        }
+        fn begin(&mut self, name: &str) -> &mut Self {
+            self.token(1);
+            self.structs.extend(name.as_bytes());
+            self.structs.push(0);
+            self.pad();
+            self
+        }
+        fn end(&mut self) -> &mut Self {
+            self.token(2)
+        }
+        fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
+            let offset = self.strings.len() as u32;
+            self.strings.extend(name.as_bytes());
+            self.strings.push(0);
+            self.token(3).token(value.len() as u32).token(offset);
+            self.structs.extend(value);
+            self.pad();
+            self
+        }
+        fn str(&mut self, name: &str, value: &str) -> &mut Self {
+            self.prop(name, format!("{value}\0").as_bytes())
+        }
+        fn cells(&mut self, name: &str, cells: &[u32]) -> &mut Self {
+            self.prop(name, &cells.iter().flat_map(|c| c.to_be_bytes()).collect::<Vec<_>>())
+        }
+        fn finish(&mut self) -> Vec<u8> {
+            self.token(9);
+            let (header, rsvmap) = (40u32, 16u32);
+            let off_struct = header + rsvmap;
+            let off_strings = off_struct + self.structs.len() as u32;
+            let total = off_strings + self.strings.len() as u32;
+            let fields = [0xd00d_feed, total, off_struct, off_strings, header, 17, 16, 0];
+            let mut blob: Vec<u8> = fields.iter().flat_map(|f: &u32| f.to_be_bytes()).collect();
+            blob.extend((self.strings.len() as u32).to_be_bytes());
+            blob.extend((self.structs.len() as u32).to_be_bytes());
+            blob.extend([0u8; 16]);
+            blob.extend(&self.structs);
+            blob.extend(&self.strings);
+            blob
+        }
+    }
+
+    /// A `virt`-like tree with one memory node of `ram` (base, size) pairs.
+    fn virt_with_ram(ram: &[(u64, u64)]) -> Vec<u8> {
+        let reg: Vec<u32> =
+            ram.iter().flat_map(|&(b, s)| [(b >> 32) as u32, b as u32, (s >> 32) as u32, s as u32]).collect();
+        let mut d = Dtb::default();
+        d.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
+        d.begin("memory@40000000").str("device_type", "memory").cells("reg", &reg).end();
+        d.begin("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0]);
+        d.begin("cpu@0").cells("reg", &[0]).end();
+        d.begin("cpu@1").cells("reg", &[0x100]).end();
+        d.end();
+        d.begin("pl011@9000000").str("compatible", "arm,pl011").cells("reg", &[0, 0x0900_0000, 0, 0x1000]);
+        d.cells("interrupts", &[0, 1, 4]).end();
+        d.begin("intc@8000000").str("compatible", "arm,gic-v3");
+        d.cells("reg", &[0, 0x0800_0000, 0, 0x1_0000, 0, 0x080a_0000, 0, 0xf6_0000]).end();
+        d.begin("psci").str("compatible", "arm,psci-1.0").str("method", "smc").end();
+        d.begin("timer").str("compatible", "arm,armv8-timer");
+        d.cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]).end();
+        d.begin("chosen").str("bootargs", "log=info").prop("rng-seed", &[1, 2, 3, 4, 5, 6, 7, 8, 9]).end();
+        d.end().finish()
+    }
+
+    #[test]
+    fn a_hand_written_tree() {
+        let blob = virt_with_ram(&[(0x4000_0000, 1 << 30)]);
+        let b = BoardConfig::from_fdt(&blob).unwrap();
+        assert_eq!(b.ram(), &[Region { base: 0x4000_0000, size: 1 << 30 }]);
+        assert_eq!(b.cpu_mpidrs(), &[0, 0x100]);
+        assert_eq!(b.core_of_mpidr(0x100), Some(1));
+        assert_eq!((b.uart.base, b.uart_intid), (0x0900_0000, 33));
+        assert_eq!((b.gicd.base, b.gicr), (0x0800_0000, Region { base: 0x080a_0000, size: 0xf6_0000 }));
+        assert_eq!((b.psci, b.virtual_timer_intid), (PsciConduit::Smc, 27));
+        assert_eq!(b.cmdline.get("log"), Some("info"));
+        assert_eq!(b.rng_seed, u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(b.fdt_size, blob.len());
+    }
+
+    #[test]
+    fn ram_regions_beyond_the_table_are_dropped() {
+        let ram: Vec<(u64, u64)> =
+            (0..MAX_RAM_REGIONS as u64 + 2).map(|i| (0x4000_0000 + (i << 32), 1 << 20)).collect();
+        let blob = virt_with_ram(&ram);
+        let b = BoardConfig::from_fdt(&blob).unwrap();
+        let want: Vec<Region> = ram[..MAX_RAM_REGIONS].iter().map(|&(base, size)| Region { base, size }).collect();
+        assert_eq!(b.ram(), &want[..]);
+        assert_eq!(b.ram_bytes(), MAX_RAM_REGIONS as u64 * (1 << 20));
+    }
 }

@@ -361,6 +361,88 @@ mod tests {
         assert_eq!(t.move_cap(9, 9), Err(CdtError::SameSlot));
         t.check().unwrap();
     }
+
+    #[test]
+    fn counts_len_and_emptiness() {
+        let mut t = Cdt::new();
+        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
+        t.insert_original(1, ep(7)).unwrap();
+        assert!(!t.is_empty());
+        assert_eq!((t.len(), t.refs(7), t.refs(8)), (1, 1, 0));
+        t.copy(1, 2).unwrap();
+        t.insert_original(3, ep(8)).unwrap();
+        assert_eq!((t.len(), t.refs(7), t.refs(8)), (3, 2, 1));
+        t.delete(2);
+        assert_eq!((t.len(), t.refs(7)), (2, 1));
+    }
+
+    #[test]
+    fn minting_the_same_badge_again_is_allowed() {
+        let mut t = Cdt::new();
+        t.insert_original(1, ep(4)).unwrap();
+        t.mint(1, 2, Rights::ALL, 9).unwrap();
+        assert_eq!(t.mint(2, 3, Rights::READ, 9), Ok(()));
+        assert_eq!(t.get(3), Some(Cap { object: 4, rights: Rights::READ, badge: 9 }));
+        assert_eq!(t.parent(3), Some(2));
+        t.check().unwrap();
+    }
+
+    /// `check` finds each kind of broken tree (the fields are corrupted directly).
+    #[test]
+    fn check_reports_each_broken_invariant() {
+        fn chain() -> Cdt {
+            let mut t = Cdt::new();
+            t.insert_original(1, ep(7)).unwrap();
+            t.mint(1, 2, Rights::READ, 9).unwrap();
+            t.copy(2, 3).unwrap();
+            t.check().unwrap();
+            t
+        }
+        let mut t = chain();
+        t.refs.insert(7, 2);
+        assert_eq!(t.check(), Err("reference counts disagree with the slots"));
+
+        // The orphan sits in the lowest slot so that it is checked first.
+        let mut t = Cdt::new();
+        t.insert_original(5, ep(7)).unwrap();
+        t.copy(5, 1).unwrap();
+        t.nodes.get_mut(&1).unwrap().parent = Some(99);
+        assert_eq!(t.check(), Err("parent slot is empty"));
+
+        let mut t = chain();
+        t.nodes.get_mut(&1).unwrap().children.clear();
+        assert_eq!(t.check(), Err("parent does not list child"));
+
+        let mut t = chain();
+        t.nodes.get_mut(&2).unwrap().cap.object = 8;
+        assert_eq!(t.check(), Err("child names another object"));
+
+        let mut t = chain();
+        t.nodes.get_mut(&3).unwrap().cap.rights = Rights::ALL;
+        assert_eq!(t.check(), Err("child has rights its parent lacks"));
+
+        let mut t = chain();
+        t.nodes.get_mut(&3).unwrap().cap.badge = 10;
+        assert_eq!(t.check(), Err("badged capability re-badged"));
+
+        let mut t = chain();
+        t.insert_original(4, ep(7)).unwrap();
+        t.nodes.get_mut(&1).unwrap().children.push(4);
+        assert_eq!(t.check(), Err("child does not name its parent"));
+
+        let mut t = chain();
+        t.nodes.get_mut(&1).unwrap().children.push(2);
+        assert_eq!(t.check(), Err("child listed twice"));
+
+        // 1 and 2 each other's parent and child: every local link agrees, only the walk up fails.
+        let mut t = Cdt::new();
+        t.insert_original(1, ep(7)).unwrap();
+        t.copy(1, 2).unwrap();
+        t.nodes.get_mut(&1).unwrap().parent = Some(2);
+        t.nodes.get_mut(&2).unwrap().children.push(1);
+        assert_eq!(t.check(), Err("cycle in the tree"));
+    }
 }
 
 #[cfg(test)]

@@ -50,4 +50,11 @@ mod tests {
         assert!(!CmdLine::new("x=0").flag("x"));
         assert_eq!(CmdLine::default().get("x"), None);
     }
+
+    #[test]
+    fn as_str_is_the_raw_text() {
+        let text = " quiet  log=info ";
+        assert_eq!(CmdLine::new(text).as_str(), text);
+        assert_eq!(CmdLine::default().as_str(), "");
+    }
 }

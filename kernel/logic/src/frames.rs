@@ -252,7 +252,10 @@ mod tests {
         let mut bits = [0u64; 2];
         let mut b = FrameBook::new(SPAN, &mut bits).unwrap();
         let reserved = [Region { base: SPAN.base + 0x3000, size: 0x2800 }];
+        let mut calls = 0;
         for_each_unreserved(SPAN, &reserved, |s, e| {
+            calls += 1;
+            assert!(calls < 16, "runaway: called again with {s:#x}..{e:#x}");
             b.add_free(s, e);
         });
         // 0x3000..0x5800 reserved: frames 3, 4 and 5 (partially covered) are out.
@@ -264,20 +267,75 @@ mod tests {
         assert_eq!(b.free(SPAN.base + 0x3000, 1), Err(FrameError::NotAllocated));
     }
 
+    /// The pieces `for_each_unreserved` reports; a runaway loop fails instead of hanging.
+    fn pieces(ram: Region, reserved: &[Region]) -> Vec<(u64, u64)> {
+        let mut out = vec![];
+        for_each_unreserved(ram, reserved, |s, e| {
+            assert!(out.len() < 16, "runaway: {out:?} and then {s}..{e}");
+            out.push((s, e));
+        });
+        out
+    }
+
     #[test]
     fn unreserved_pieces() {
         let ram = Region { base: 100, size: 100 };
-        let mut out = vec![];
         let reserved = [
             Region { base: 50, size: 60 },  // overlaps the start
             Region { base: 130, size: 10 }, // inside
             Region { base: 135, size: 10 }, // overlaps the previous
             Region { base: 190, size: 50 }, // runs past the end
         ];
-        for_each_unreserved(ram, &reserved, |s, e| out.push((s, e)));
-        assert_eq!(out, vec![(110, 130), (145, 190)]);
-        out.clear();
-        for_each_unreserved(ram, &[], |s, e| out.push((s, e)));
-        assert_eq!(out, vec![(100, 200)]);
+        assert_eq!(pieces(ram, &reserved), vec![(110, 130), (145, 190)]);
+        assert_eq!(pieces(ram, &[]), vec![(100, 200)]);
+    }
+
+    #[test]
+    fn an_empty_reservation_splits_nothing() {
+        let ram = Region { base: 100, size: 100 };
+        assert_eq!(pieces(ram, &[Region { base: 150, size: 0 }]), vec![(100, 200)]);
+        let reserved = [Region { base: 120, size: 0 }, Region { base: 150, size: 10 }];
+        assert_eq!(pieces(ram, &reserved), vec![(100, 150), (160, 200)]);
+    }
+
+    #[test]
+    fn bitmap_size_follows_the_span() {
+        let frames = |n: u64| Region { base: 0x4000_0000, size: n * FRAME_SIZE };
+        // Two halves (not free, usable) of one bit per frame, each rounded up to whole words.
+        assert_eq!(FrameBook::bitmap_words(frames(0)), 0);
+        assert_eq!(FrameBook::bitmap_words(frames(1)), 2);
+        assert_eq!(FrameBook::bitmap_words(frames(64)), 2);
+        assert_eq!(FrameBook::bitmap_words(frames(65)), 4);
+        assert_eq!(FrameBook::bitmap_words(frames(640)), 20);
+        let mut short = [0u64; 3];
+        assert!(FrameBook::new(frames(65), &mut short).is_none(), "a bitmap too short is refused");
+        let mut enough = [0u64; 4];
+        assert!(FrameBook::new(frames(65), &mut enough).is_some());
+        assert!(FrameBook::new(Region { base: 0x4000_0800, size: 0x1000 }, &mut enough).is_none(), "misaligned");
+    }
+
+    /// A span of several bitmap words: the usable bits of frames past the first 64 live in the
+    /// right word of the second half.
+    #[test]
+    fn usable_bits_beyond_the_first_word() {
+        let span = Region { base: 0x4000_0000, size: 256 * FRAME_SIZE };
+        let frame = |i: u64| span.base + i * FRAME_SIZE;
+        let mut bits = [0u64; 8];
+        let mut b = FrameBook::new(span, &mut bits).unwrap();
+        assert_eq!(b.add_free(frame(64), frame(128)), 64);
+        let mut got = vec![];
+        while let Some(pa) = b.alloc(1) {
+            assert!((frame(64)..frame(128)).contains(&pa), "{pa:#x} was never added");
+            got.push(pa);
+        }
+        assert_eq!(got.len(), 64);
+        for pa in got {
+            assert_eq!(b.free(pa, 1), Ok(()), "{pa:#x}");
+        }
+        // Frames never made usable, in other words of the bitmap, cannot be freed into use.
+        for i in [0, 10, 130, 200, 255] {
+            assert_eq!(b.free(frame(i), 1), Err(FrameError::NotAllocated), "frame {i}");
+        }
+        assert_eq!((b.free_frames(), b.total_frames()), (64, 64));
     }
 }

@@ -318,4 +318,12 @@ mod tests {
         assert_eq!(leaf_size(1), 1 << 30);
         assert_eq!(leaf_size(2), 2 << 20);
     }
+
+    #[test]
+    fn mair_holds_the_attributes_the_indices_name() {
+        let attr = |index: u64| (MAIR_VALUE >> (8 * index)) & 0xff;
+        assert_eq!(attr(mair::NORMAL), 0xff, "normal: inner and outer write-back, RW-allocate");
+        assert_eq!(attr(mair::DEVICE), 0x04, "Device-nGnRE");
+        assert_eq!(MAIR_VALUE >> 16, 0, "attributes 2-7 unused");
+    }
 }

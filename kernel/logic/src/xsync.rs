@@ -230,7 +230,8 @@ impl<const N: usize> Default for Sync<N> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
+#[cfg(not(loom))]
 mod tests {
     use super::*;
     use core::cell::{Cell, RefCell};
@@ -361,5 +362,43 @@ mod tests {
         assert_eq!(cores_in(0b1010_0001).collect::<Vec<_>>(), [0, 5, 7]);
         assert_eq!(cores_in(0).count(), 0);
         assert_eq!(cores_in(1 << 31).collect::<Vec<_>>(), [31]);
+    }
+
+    /// The bound is inclusive: a core is late only once the clock has passed the deadline.
+    #[test]
+    fn a_core_answering_at_the_deadline_is_not_late() {
+        let sync = Sync::<4>::new();
+        // The clock reads 5 = the deadline at the last check before the core answers.
+        let hw = Fake::new(&sync, 0, Some(6));
+        assert_eq!(sync.request(&hw, 0, 0b0010, &[], 5, false), 0);
+        assert!(hw.late.borrow().is_empty(), "late reports: {:?}", hw.late.borrow());
+        assert_eq!(sync.quiescent(1), 1);
+        // One tick later it is late.
+        let hw = Fake::new(&sync, 0, Some(7));
+        assert_eq!(sync.request(&hw, 0, 0b0010, &[], 5, false), 0b0010);
+        assert_eq!(*hw.late.borrow(), [1]);
+        assert_eq!(hw.spins.get(), 6, "gave up as soon as the clock passed the deadline");
+    }
+
+    #[test]
+    fn exactly_max_asids_are_invalidated_one_by_one() {
+        let sync = Sync::<4>::new();
+        let hw = Fake::new(&sync, 0, Some(1));
+        assert_eq!(sync.request(&hw, 0, 0b0011, &[1, 2, 3, 4], 10, false), 0);
+        let flushed = hw.flushed.borrow();
+        for core in [0, 1] {
+            let mine: Vec<_> = flushed.iter().filter(|(c, _)| *c == core).map(|(_, a)| *a).collect();
+            assert_eq!(mine, [Some(1), Some(2), Some(3), Some(4)], "core {core}");
+        }
+    }
+
+    #[test]
+    fn an_initiator_other_than_core_0_does_not_interrupt_itself() {
+        let sync = Sync::<4>::new();
+        let hw = Fake::new(&sync, 1, Some(1));
+        assert_eq!(sync.request(&hw, 1, 0b0111, &[5], 10, false), 0);
+        assert_eq!(*hw.ipis.borrow(), [0, 2]);
+        assert!(hw.flushed.borrow().contains(&(1, Some(5))), "it does its own part directly");
+        assert_eq!((sync.quiescent(0), sync.quiescent(1), sync.quiescent(2), sync.quiescent(3)), (1, 1, 1, 0));
     }
 }

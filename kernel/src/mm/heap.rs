@@ -41,6 +41,11 @@ pub fn grow_from_frames() -> usize {
     CHUNK_FRAMES * 4096
 }
 
+/// Heap bytes allocated right now.
+pub fn used_bytes() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}
+
 /// Heap bytes not allocated right now.
 pub fn free_bytes() -> usize {
     let h = HEAP.lock();

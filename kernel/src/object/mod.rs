@@ -203,6 +203,20 @@ impl Objects {
         (e.generation == (id.0 >> 32) as u32 && e.object.is_some()).then_some(e)
     }
 
+    /// Every live object, with its entry.
+    pub fn iter(&self) -> impl Iterator<Item = (ObjId, &Entry)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.object.is_some())
+            .map(|(i, e)| (ObjId::new(i as u32, e.generation), e))
+    }
+
+    /// The entry at slab index `index` (whatever its generation), if an object lives there.
+    pub fn by_index(&self, index: u32) -> Option<&Entry> {
+        self.entries.get(index as usize).filter(|e| e.object.is_some())
+    }
+
     /// A live object.
     #[inline]
     pub fn get(&self, id: ObjId) -> Option<&Object> {

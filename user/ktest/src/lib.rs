@@ -23,6 +23,8 @@
 // moved on the way out of a failing test.
 #![allow(clippy::result_large_err)]
 
+extern crate alloc;
+
 use core::sync::atomic::{AtomicU64, Ordering};
 use urt::println;
 use urt::thread::{self, JoinError};
@@ -48,6 +50,7 @@ macro_rules! ensure_eq {
 }
 
 pub mod bench;
+pub mod fuzz;
 pub mod probe;
 mod tests;
 mod util;

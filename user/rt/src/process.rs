@@ -91,6 +91,34 @@ impl Process {
         Ok(p)
     }
 
+    /// The process's CNode (to give it a copy of its own, e.g. for configuring threads).
+    pub fn cnode(&self) -> Cap<CNode> {
+        self.cnode.cap()
+    }
+
+    /// The process's VSpace.
+    pub fn vspace(&self) -> Cap<VSpace> {
+        self.vspace.cap()
+    }
+
+    /// The process's thread, once started.
+    pub fn tcb(&self) -> Option<Cap<Tcb>> {
+        self.tcb.as_ref().map(|t| t.cap())
+    }
+
+    /// The thread's result if it has returned, without waiting (`None`: still running, or
+    /// stopped without returning, e.g. by a fault).
+    pub fn try_join(&mut self) -> Option<Result<u64, JoinError>> {
+        if !self.finished {
+            let join = self.join.as_ref()?;
+            if join.poll().ok()? == 0 {
+                return None;
+            }
+            self.finished = true;
+        }
+        Some(self.join())
+    }
+
     /// The root task's name for slot `index` of the process's CNode.
     pub fn slot(&self, index: u32) -> CPtr {
         let (_, cnode) = self.cnode.cptr().split();

@@ -55,6 +55,17 @@ fn args(a: &[u64]) -> [u64; 8] {
     r
 }
 
+/// Any syscall with any arguments, for fuzzing the kernel: returns `x0..x7` as the kernel left
+/// them.
+///
+/// # Safety
+/// The kernel may write through a pointer argument (`TcbReadRegisters` writes one
+/// [`Registers`] to `a[1]`; IPC writes the caller's IPC buffer). The caller must pass only
+/// pointers to memory it may have overwritten, or addresses that are not mapped writable.
+pub unsafe fn raw_syscall(number: u64, a: [u64; 8]) -> [u64; 8] {
+    syscall(number, a)
+}
+
 /// Where this program keeps its [`Authority`] capabilities, by authority: the root task's boot
 /// slots unless changed ([`set_authority`]); a module has none ([`crate::init_module`]).
 static AUTHORITY_SLOTS: [AtomicU64; 4] = [
@@ -73,6 +84,14 @@ pub fn authority(a: Authority) -> CPtr {
 /// it has none; the syscalls that need it then fail with [`Error::InvalidCapability`]).
 pub fn set_authority(a: Authority, cap: CPtr) {
     AUTHORITY_SLOTS[a as usize].store(cap.0, Ordering::Relaxed);
+}
+
+/// [`Syscall::KernelCheck`]: the kernel checks its books and reports its figures (needs the
+/// Debug authority).
+pub fn kernel_check() -> Result<abi::KernelStats, Error> {
+    let mut words = [0u64; 15];
+    call(Syscall::KernelCheck, args(&[authority(Authority::Debug).0, words.as_mut_ptr() as u64]))?;
+    Ok(abi::KernelStats::from_words(words))
 }
 
 /// [`Syscall::Null`].
