@@ -489,10 +489,15 @@ impl Kernel {
             Some(Object::CNode(c)) => {
                 let first = slot_id(id, 0);
                 let slots = self.cdt.occupied(first..first + (1 << c.radix));
+                // All slots first, then one reap: one cross-core sync for every mapping they
+                // made, not one per slot.
+                let mut all = Removed::default();
                 for s in slots {
                     let removed = self.cdt.delete(s);
-                    self.reap(removed);
+                    all.caps.extend(removed.caps);
+                    all.dead_objects.extend(removed.dead_objects);
                 }
+                self.reap(all);
             }
             Some(Object::VSpace(v)) => {
                 let mapped: Vec<Slot> = v.mapped.values().copied().collect();

@@ -142,7 +142,47 @@ pub fn run() {
     if cores > 1 {
         sync_busy(hz, here, cores);
     }
+    revoke_series(hz);
     println!("bench: done");
+}
+
+/// Revoke of an endpoint capability with n descendants (copies spread over CNodes of 4096
+/// slots), for n = 1, 10, 100, 1,000, 10,000: the counter around the one `CapRevoke`, and the
+/// cost per descendant. As many descendants as fit in the kernel heap's share of the boot
+/// quota (each slot is charged `charge::SLOT_BYTES`).
+fn revoke_series(hz: u64) {
+    use urt::cap::CNode;
+    const RADIX: u64 = 12;
+    for n in [1u64, 10, 100, 1_000, 10_000] {
+        let Ok(ep) = Owned::<Endpoint>::create(0) else { return println!("bench: revoke: no endpoint") };
+        let nodes = n.div_ceil(1 << RADIX);
+        let mut cnodes = alloc::vec::Vec::new();
+        for _ in 0..nodes {
+            match Owned::<CNode>::create(RADIX) {
+                Ok(c) => cnodes.push(c),
+                Err(e) => return println!("bench: revoke of {n}: CNode: {}", e.describe()),
+            }
+        }
+        for i in 0..n {
+            let (_, outer) = cnodes[(i >> RADIX) as usize].cptr().split();
+            let at = CPtr::in_cnode(outer, (i & ((1 << RADIX) - 1)) as u32);
+            if let Err(e) = sys::cap_copy(ep.cptr(), at) {
+                return println!("bench: revoke of {n}: copy {i}: {}", e.describe());
+            }
+        }
+        let start = time::ticks();
+        let gone = sys::cap_revoke(ep.cptr());
+        let ticks = time::ticks() - start;
+        let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz.max(1));
+        match gone {
+            Ok(k) if k == n => println!(
+                "bench: revoke of {n} descendants: {ns} ns, {} ns per descendant (counter ticks {ticks}; under -icount shift=0, ns = guest instructions)",
+                ns / u128::from(n)
+            ),
+            Ok(k) => println!("bench: revoke of {n} descendants removed {k}"),
+            Err(e) => println!("bench: revoke of {n}: {}", e.describe()),
+        }
+    }
 }
 
 fn measure(hz: u64) {
