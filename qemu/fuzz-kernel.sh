@@ -33,8 +33,11 @@ mkdir -p target
 } > "$scn"
 cargo build -q -p harness
 start=$SECONDS
-target/debug/harness -v "$scn" | tee target/fuzz-kernel.log | grep -E '^fuzz-kernel \| fuzz(:| ok| FAILED)|^(PASS|FAIL)|passed'
+set +e # the verdict line below is printed whatever the harness says
+target/debug/harness -v "$scn" | tee target/fuzz-kernel.log |
+    grep --line-buffered -E '^fuzz-kernel \| fuzz(:| ok| FAILED)|^(PASS|FAIL)|passed'
 status=${PIPESTATUS[0]}
+set -e
 total=$(sed -nE 's/.*fuzz ok: seed [0-9]+: ([0-9]+) syscalls.*/\1/p' target/fuzz-kernel.log | awk '{ t += $1 } END { print t + 0 }')
 echo "fuzz-kernel: $total syscalls in $((SECONDS - start)) s of host time (seeds $seed.., $smp cores): $([ "$status" = 0 ] && echo clean || echo FAILED)"
 exit "$status"

@@ -35,10 +35,15 @@ mkdir -p "$out"
 summary=$out/summary.txt
 : > "$summary.tmp"
 total_caught=0 total_missed=0 total_unviable=0 total_timeout=0 unexplained=0
-count() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
+count() { local n; n=$(grep -c . "$1" 2>/dev/null); echo "${n:-0}"; }
 for crate in "${crates[@]}"; do
     echo "mutants: $crate ($(cargo mutants --list -p "$crate" 2>/dev/null | wc -l) mutants; progress below)"
+    rm -rf "${out:?}/$crate" # never count an earlier run's results
     cargo mutants -p "$crate" --no-shuffle -o "$out/$crate" "${extra[@]}"
+    st=$?
+    # cargo-mutants: 0 all caught, 2 some missed, 3 some timed out; anything else is a failure
+    # of the run itself (the tree does not build, the baseline tests fail, bad arguments).
+    case "$st" in 0|2|3) ;; *) echo "mutants: cargo mutants failed on $crate (exit status $st)"; exit 1 ;; esac
     dir=$out/$crate/mutants.out
     c=$(count "$dir/caught.txt") m=$(count "$dir/missed.txt") u=$(count "$dir/unviable.txt") t=$(count "$dir/timeout.txt")
     total_caught=$((total_caught + c)) total_missed=$((total_missed + m))

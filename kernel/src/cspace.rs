@@ -523,10 +523,6 @@ impl Kernel {
         }
     }
 
-    /// Thread `id` waited on an IPC partner that is gone: in the queue of an endpoint being
-    /// destroyed (`why` = "fault endpoint was destroyed"), or for the reply of a thread being
-    /// destroyed. Its syscall fails with `PeerGone`; a thread that was reporting a fault has
-    /// nobody to resume it and stays stopped.
     /// Drops the reply target of thread `server`: a caller still waiting for its reply gets
     /// `PeerGone` (a faulted one stays stopped). One taken over since (stopped, then waiting for
     /// someone else) is left alone.
@@ -537,6 +533,10 @@ impl Kernel {
         }
     }
 
+    /// Thread `id` waited on an IPC partner that is gone: in the queue of an endpoint being
+    /// destroyed (`why` = "fault endpoint was destroyed"), or for the reply of a thread being
+    /// destroyed. Its syscall fails with `PeerGone`; a thread that was reporting a fault has
+    /// nobody to resume it and stays stopped.
     fn partner_gone(&mut self, id: ObjId, why: &str) {
         let Some(t) = self.objects.tcb_mut(id) else { return };
         t.send = Default::default();

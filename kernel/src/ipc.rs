@@ -58,7 +58,9 @@ impl Kernel {
             Some(f) => (MsgInfo::new(FAULT_LABEL, MSG_REG_WORDS, false), [f.kind, f.addr, f.pc, f.esr], 0, None),
             None => (MsgInfo(s.ctx.x[1]), [s.ctx.x[2], s.ctx.x[3], s.ctx.x[4], s.ctx.x[5]], s.ctx.x[6], s.cspace),
         };
-        let mut words = info.words();
+        // Checked by every path that sends (`send`, `check_reply_message`); clamped anyway: the
+        // message area of an IPC buffer holds `MSG_MAX_WORDS` words and nothing more.
+        let mut words = info.words().min(abi::MSG_MAX_WORDS);
         if words > MSG_REG_WORDS {
             match (self.ipc_buffer_pa(src, false), self.ipc_buffer_pa(dst, true)) {
                 (Some(from), Some(to)) => copy_words(from, to, words),
@@ -209,6 +211,7 @@ impl Kernel {
 
     /// `Reply`.
     pub fn reply(&mut self, core: usize) -> Result<Outcome, Error> {
+        self.check_reply_message(core)?;
         let delivered = match self.reply_to_caller(core) {
             Replied::Wake(caller) => {
                 self.make_runnable(caller);
@@ -220,12 +223,28 @@ impl Kernel {
         Ok(Outcome::Return(1, [delivered, 0, 0, 0, 0, 0, 0]))
     }
 
+    /// A reply's descriptor must be valid like a send's: no undefined bits, at most
+    /// `MSG_MAX_WORDS` words (more would be copied past the message area of the caller's IPC
+    /// buffer, into the words its runtime keeps there), and an IPC buffer if it needs one.
+    fn check_reply_message(&self, core: usize) -> Result<(), Error> {
+        let me = self.current_id(core).ok_or(Error::InvalidArgument)?;
+        let info = MsgInfo(self.objects.tcb(me).ok_or(Error::InvalidArgument)?.ctx.x[1]);
+        if !info.is_valid() {
+            return Err(Error::InvalidArgument);
+        }
+        if info.words() > MSG_REG_WORDS && self.ipc_buffer_pa(me, false).is_none() {
+            return Err(Error::BadAddress);
+        }
+        Ok(())
+    }
+
     /// `ReplyRecv`: reply, then receive; if the receive blocks, the caller runs next here.
     pub fn reply_recv(&mut self, core: usize, ep: u64) -> Result<Outcome, Error> {
         let me = self.current_id(core).ok_or(Error::InvalidArgument)?;
         let cspace = self.objects.tcb(me).ok_or(Error::InvalidArgument)?.cspace;
-        // Check the endpoint before replying, so a bad argument changes nothing.
+        // Check the endpoint and the reply before replying, so a bad argument changes nothing.
         self.lookup_typed(cspace, ep, ObjectType::Endpoint, Rights::READ)?;
+        self.check_reply_message(core)?;
         let replied = self.reply_to_caller(core);
         let r = self.recv(core, ep, true);
         if let Replied::Wake(c) = replied {

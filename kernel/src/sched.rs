@@ -375,7 +375,11 @@ impl Kernel {
                 self.stop_waiters.iter().filter(|(_, target)| *target == id).map(|(w, _)| *w).collect();
             self.stop_waiters.retain(|(_, target)| *target != id);
             for w in woken {
-                self.complete(w, 0, [0; 7]);
+                // Success in x0; x1..x7 keep their values (TcbSuspend has no results).
+                if let Some(t) = self.objects.tcb_mut(w) {
+                    t.ctx.x[0] = 0;
+                    self.make_runnable(w);
+                }
             }
         }
     }

@@ -142,6 +142,9 @@ pub fn run(k: &Kernel) -> KernelStats {
             id.0,
             kind.name()
         );
+        if e.capless {
+            stats.dying += 1;
+        }
         let want = holds.get(&id).copied().unwrap_or(0);
         check!(r, e.holds == want, "object {:#x} ({}): {} holds recorded, {want} found", id.0, kind.name(), e.holds);
         match object {

@@ -58,7 +58,7 @@ pub fn start_secondaries() -> usize {
         if wait_until(30, || percpu::of(core).online.load(Ordering::Acquire)) {
             online += 1;
         } else {
-            log::error!("core {core} (mpidr {mpidr:#x}) did not come online within 5 s");
+            log::error!("core {core} (mpidr {mpidr:#x}) did not come online within 30 s");
         }
     }
     online

@@ -200,16 +200,18 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         }
         Syscall::TcbSuspend => {
             let t = tcb(k, cspace, a[0], Rights::WRITE)?;
-            // The caller's x0 must read "success" whenever it next runs (also if it suspended
-            // itself and is resumed later).
-            if let Some(m) = k.objects.tcb_mut(me) {
-                m.ctx.x[0] = 0;
-            }
             let remote = k.stop(t);
             if t == me {
+                // It suspended itself: x0 reads "success" when it is resumed (it is not in a
+                // syscall the kernel would redo).
+                if let Some(m) = k.objects.tcb_mut(me) {
+                    m.ctx.x[0] = 0;
+                }
                 Ok(Outcome::Blocked)
             } else if remote.is_some() {
-                k.wait_for_stop(core, t); // returns once the other core has let it go
+                // Woken with success once the other core has let it go; if it is suspended
+                // meanwhile, it redoes this syscall with its arguments intact.
+                k.wait_for_stop(core, t);
                 Ok(Outcome::Blocked)
             } else {
                 done()

@@ -171,8 +171,8 @@ fn kstat() {
         Ok(s) => {
             let o = &s.objects;
             println!(
-                "kstat: free_frames={} heap_used={} heap_free={} caps={} mappings={} quotas={} tcbs={} endpoints={} notifications={} cnodes={} vspaces={} frames={} authorities={} violations={}",
-                s.free_frames, s.heap_used, s.heap_free, s.cap_slots, s.mappings, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], s.violations
+                "kstat: free_frames={} heap_used={} heap_free={} caps={} mappings={} quotas={} tcbs={} endpoints={} notifications={} cnodes={} vspaces={} frames={} authorities={} dying={} violations={}",
+                s.free_frames, s.heap_used, s.heap_free, s.cap_slots, s.mappings, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], s.dying, s.violations
             );
         }
         Err(e) => println!("error: kstat: {}", e.describe()),
@@ -216,7 +216,10 @@ fn shell() {
                 }
             }
             "meminfo" => {
-                let free = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+                let Ok(free) = sys::system_info(InfoKey::FreeFrames) else {
+                    println!("error: meminfo: the free-frame figure was refused");
+                    continue;
+                };
                 let ram = sys::system_info(InfoKey::RamMib).unwrap_or(0);
                 println!("free_frames={free} ({} KiB) ram_mib={ram}", free * 4);
             }

@@ -25,6 +25,15 @@ use urt::cap::{Cap, Endpoint, Frame, Owned, ROOT_VSPACE};
 use urt::sys::{self, Message};
 use urt::{fixup, println, thread, time};
 
+/// Free frames once the kernel reports nothing dying (a thread revoked while it runs on another
+/// core is destroyed, with what it holds, when that core lets go), read from the kernel's
+/// state rather than after a delay. `u64::MAX` if the figure is refused, so a refused figure
+/// never equals the `free_before` it is compared with (those read 0 then).
+fn settled_free_frames() -> u64 {
+    time::wait_for(20_000, || sys::kernel_check().is_ok_and(|s| s.dying == 0));
+    sys::system_info(InfoKey::FreeFrames).unwrap_or(u64::MAX)
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 static OPENS: AtomicU64 = AtomicU64::new(0);
 static CALLS_OK: AtomicU64 = AtomicU64::new(0);
@@ -225,7 +234,7 @@ pub fn stress(cycles: u64, seed: u64) {
         .by_name("buffer")
         .map(|m| (m.shared.unload.refs(), registry::kernel_refs(m), registry::use_count(m.id)));
     let final_rm = service::rmmod("buffer", Mode::Busy, false);
-    let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    let free_after = settled_free_frames();
     let [opens, calls_ok, call_errors, refused, reads, gone, stale, client_errors] =
         [&OPENS, &CALLS_OK, &CALL_ERRORS, &REFUSED, &PAGE_READS, &PAGE_GONE, &STALE, &CLIENT_ERRORS]
             .map(|c| c.load(Ordering::Relaxed));
@@ -371,7 +380,7 @@ pub fn probe() {
     urt::cspace::free(recv);
     drop(range);
     let _ = service::close(session);
-    let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    let free_after = settled_free_frames();
     println!(
         "probe: force-unload {:?}; reader read {reads_before} times before, {reads_after} in all; stopped by a fault: {}; saw the marker: {saw}; free_frames before={free_before} after={free_after}",
         r.is_ok(),
@@ -560,7 +569,7 @@ pub fn force_probe() {
     for (id, _) in sessions {
         let _ = service::close(id);
     }
-    let free_after = sys::system_info(InfoKey::FreeFrames).unwrap_or(0);
+    let free_after = settled_free_frames();
     let describe = |code: u64| match code {
         0 => alloc::string::String::from("still waiting"),
         1 => alloc::string::String::from("answered"),

@@ -265,6 +265,10 @@ pub struct KernelStats {
     pub objects: [u64; 9],
     /// Broken invariants found by this check.
     pub violations: u64,
+    /// Objects whose last capability is gone but that are still held (a thread another core
+    /// still runs, and what it holds): destroyed once that core lets go. Compare figures only
+    /// once this is 0.
+    pub dying: u64,
 }
 
 impl KernelStats {
@@ -272,7 +276,7 @@ impl KernelStats {
     pub const BYTES: usize = core::mem::size_of::<KernelStats>();
 
     /// The words, in field order (the layout the kernel writes, little-endian).
-    pub fn to_words(&self) -> [u64; 15] {
+    pub fn to_words(&self) -> [u64; 16] {
         let o = &self.objects;
         [
             self.free_frames,
@@ -290,11 +294,12 @@ impl KernelStats {
             o[7],
             o[8],
             self.violations,
+            self.dying,
         ]
     }
 
     /// Back from [`KernelStats::to_words`].
-    pub fn from_words(w: [u64; 15]) -> KernelStats {
+    pub fn from_words(w: [u64; 16]) -> KernelStats {
         let mut objects = [0; 9];
         objects.copy_from_slice(&w[5..14]);
         KernelStats {
@@ -305,6 +310,7 @@ impl KernelStats {
             mappings: w[4],
             objects,
             violations: w[14],
+            dying: w[15],
         }
     }
 }

@@ -51,11 +51,14 @@ const MAX_WORKERS: usize = 64;
 /// Each worker's seed, likewise (indexed by worker).
 static SEEDS: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(0) }; MAX_WORKERS];
 
-/// Where the kernel may write what a worker asks it to (`TcbReadRegisters`): never anything
-/// else of the worker's.
+/// Where the kernel may write what a worker asks it to (`TcbReadRegisters`: 280 bytes): two
+/// pages, so a write pointer that straddles a page boundary still lands inside. Never
+/// anything else of the worker's.
 #[repr(C, align(4096))]
-struct Scratch([u64; 512]);
-static mut SCRATCH_PAGE: Scratch = Scratch([0; 512]);
+struct Scratch([u64; 1024]);
+static mut SCRATCH_PAGE: Scratch = Scratch([0; 1024]);
+/// The largest write the kernel makes through a pointer argument.
+const LARGEST_WRITE: u64 = core::mem::size_of::<Registers>() as u64;
 
 fn scratch() -> u64 {
     core::ptr::addr_of!(SCRATCH_PAGE) as u64
@@ -114,17 +117,21 @@ fn cap_arg(r: &mut Rng) -> u64 {
     }
 }
 
-/// A pointer for the kernel to read (or, with `write`, to write): mostly bad ones.
+/// A pointer for the kernel to read (or, with `write`, to write): mostly bad ones. A write
+/// pointer is either never writable for the worker (0, the kernel's half, the unmapped fuzz
+/// window, the end of the user half) or inside the scratch pages with room for the largest
+/// write: the kernel must never be asked to write over the worker's own memory.
 fn ptr_arg(r: &mut Rng, write: bool) -> u64 {
     match r.below(9) {
         0 => 0,
         1 => 0xffff_0000_4000_0000 + r.below(1 << 30), // the kernel's half
-        2 => FUZZ_VA + r.below(FUZZ_PAGES * PAGE_SIZE), // mapped or not, by chance
+        2 => FUZZ_VA + r.below(FUZZ_PAGES * PAGE_SIZE), // never mapped in the worker
         3 => scratch() + 1 + r.below(7),               // misaligned
-        4 => scratch() + PAGE_SIZE - 8 * r.below(8),   // straddles the page end
+        4 => scratch() + PAGE_SIZE - 8 * r.below(8),   // straddles a page boundary
         5 => abi::USER_VA_END - 8,
+        6 if write => r.next() | 1 << 63, // anywhere in the kernel's half
         6 => r.next(),
-        _ if write => scratch(),
+        _ if write => scratch() + 8 * r.below((2 * PAGE_SIZE - LARGEST_WRITE) / 8),
         _ => scratch() + 8 * r.below(64),
     }
 }
@@ -396,8 +403,16 @@ pub fn run(seed: u64, calls: u64) -> Verdict {
         }
     };
     let secs = (time::ticks() - started) / time::hz().max(1);
-    match sys::kernel_check() {
-        Ok(after) => compare(&before, &after, &mut problems),
+    // A revoked thread still running on another core is destroyed (with what it holds) when
+    // that core next enters the kernel: compare once the kernel reports nothing dying.
+    let mut after = sys::kernel_check();
+    let settled = time::wait_for(60_000, || {
+        after = sys::kernel_check();
+        after.is_ok_and(|s| s.dying == 0)
+    });
+    match after {
+        Ok(after) if settled => compare(&before, &after, &mut problems),
+        Ok(after) => problems.push(format!("{} objects still dying 60 s after the revoke", after.dying)),
         Err(e) => problems.push(format!("KernelCheck after the run: {}", e.describe())),
     }
     println!("fuzz: {total} syscalls ({succeeded} succeeded) in {secs} s; {} problem(s)", problems.len());

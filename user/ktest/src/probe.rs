@@ -89,8 +89,9 @@ impl Probe {
 
 /// Waits up to `ms` milliseconds for the kernel to report the thread of `tcb` stopped
 /// ([`ThreadState::Inactive`]: a fault without a handler stops it there), then returns its
-/// registers if its pc is `pc` (when given). A thread that is merely queued, preempted or not
-/// started yet is never taken for stopped.
+/// registers if its pc is `pc` (when given). A thread that is merely queued or preempted is
+/// never taken for stopped. Call it only for a thread already resumed: one never started is
+/// inactive too.
 pub fn wait_stopped(tcb: Cap<Tcb>, pc: Option<u64>, ms: u64) -> Option<Registers> {
     let stopped = || tcb.info().is_ok_and(|i| i.thread_state == Some(ThreadState::Inactive));
     if !time::wait_for(ms, stopped) {

@@ -430,6 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn adjacent_entries_do_not_overlap() {
+        // hello.elf grown to end exactly where world.elf starts (208 + 8 = 216).
+        let mut bytes = sample();
+        put_u64(&mut bytes, rec(0, 56), 8);
+        let entries = parse(&bytes).unwrap();
+        assert_eq!(entries[0].data, &bytes[208..216]);
+        assert_eq!(entries[2].data, &[7; 20]);
+        // build packs entries whose sizes are multiples of 8 back to back.
+        let bytes = build(&[("a", &[1; 8]), ("b", &[2; 8])]).unwrap();
+        assert_eq!(bytes.len(), HEADER_SIZE + 2 * RECORD_SIZE + 16);
+        assert_eq!(
+            parse(&bytes).unwrap(),
+            vec![Entry { name: "a", data: &[1; 8] }, Entry { name: "b", data: &[2; 8] }]
+        );
+    }
+
+    #[test]
     fn rejects_bad_names() {
         let bad = |edit: &dyn Fn(&mut [u8])| {
             let mut bytes = sample();

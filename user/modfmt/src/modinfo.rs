@@ -173,6 +173,16 @@ fn parse_depends(name: &str, list: &str) -> Result<Vec<String>, ModInfoError> {
 mod tests {
     use super::*;
     use alloc::vec;
+    extern crate std;
+
+    /// [`super::parse`] with a time limit, so a parse loop that stops advancing fails this test
+    /// binary quickly instead of hanging it (every test here parses through this).
+    fn parse(section: &[u8]) -> Result<ModInfo, ModInfoError> {
+        let section = section.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(super::parse(&section)));
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("parse returns (within 5 s)")
+    }
 
     const GOOD: &[u8] = b"name=hello\0version=0.1.0\0license=MIT OR Apache-2.0\0\
         description=says hello\0depends=console,log_core\0";

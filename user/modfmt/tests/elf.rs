@@ -317,3 +317,101 @@ fn refuses_missing_or_bad_modinfo() {
     let bytes = module_elf(b"name=Hello\0version=1\0license=MIT\0description=d\0");
     assert_eq!(validate(&bytes), Err(ElfError::ModInfo(ModInfoError::BadName("Hello".into()))));
 }
+
+#[test]
+fn limits_and_header_checks_are_exact_at_their_bounds() {
+    let g = good();
+    // A file of exactly `max_file_bytes` is accepted.
+    let limits = Limits { max_file_bytes: g.len() as u64, ..Limits::default() };
+    assert_eq!(elf::validate(&g, &limits), Ok(expected_plan()));
+    let limits = Limits { max_file_bytes: g.len() as u64 - 1, ..Limits::default() };
+    assert_eq!(elf::validate(&g, &limits), Err(ElfError::FileTooBig { len: g.len() as u64, max: g.len() as u64 - 1 }));
+    // A whole 64-byte header is read; then the program header table is missing.
+    assert_eq!(
+        validate(&g[..64]),
+        Err(ElfError::TruncatedTable { table: "program header", end: phdr(PHNUM) as u64, len: 64 })
+    );
+    assert_eq!(validate(&g[..63]), Err(ElfError::TruncatedHeader { len: 63 }));
+}
+
+#[test]
+fn relocation_sections_that_are_not_loaded_need_no_dynamic_table() {
+    // No PT_DYNAMIC, and .rela.dyn kept as SHT_RELA but without SHF_ALLOC (as in an object
+    // file's or a debug file's relocation sections): nothing is to be applied at load time.
+    let mut b = good();
+    put_u32(&mut b, phdr(3), 0);
+    put_u64(&mut b, shdr(&good(), SH_RELA) + 8, 0);
+    assert_eq!(validate(&b).unwrap().relocs, vec![]);
+}
+
+#[test]
+fn segment_limits_are_inclusive() {
+    let g = good();
+    // Exactly as many segments as allowed, and an image of exactly the largest size.
+    let limits = Limits { max_segments: 3, max_image_bytes: IMAGE_PAGES * PAGE, ..Limits::default() };
+    assert_eq!(elf::validate(&g, &limits), Ok(expected_plan()));
+    // A segment whose file bytes end exactly at the end of the file.
+    let len = g.len() as u64;
+    let mut b = good();
+    put_u64(&mut b, phdr(2) + P_FILESZ, len - DYNAMIC);
+    assert_eq!(validate(&b).unwrap().segments[2].filesz, len - DYNAMIC);
+}
+
+#[test]
+fn segments_ending_on_a_page_boundary_take_no_extra_page() {
+    // Text fills its whole page (0x1000..0x2000) and the data segment starts on the next one.
+    let mut b = good();
+    put_u64(&mut b, phdr(1) + P_MEMSZ, PAGE);
+    assert_eq!(validate(&b).unwrap().segments[1].memsz, PAGE);
+    // The data segment ends at 0x4000: the image is still 4 pages.
+    let mut b = good();
+    put_u64(&mut b, phdr(2) + P_MEMSZ, 0x4000 - DYNAMIC);
+    let plan = validate(&b).unwrap();
+    assert_eq!((plan.image_pages, plan.image_bytes()), (IMAGE_PAGES, 0x4000));
+}
+
+#[test]
+fn rel_size_tags_are_refused_only_when_nonzero() {
+    // DT_RELACOUNT retagged DT_RELSZ (18): a non-empty REL table is refused, an empty one is not.
+    let err = refused(|b| {
+        put_u64(b, dyn_val(3) - 8, 18);
+        put_u64(b, dyn_val(3), 16);
+    });
+    assert_eq!(err, ElfError::UnsupportedRelocFormat("REL relocations (DT_REL)"));
+    assert_eq!(err.to_string(), "uses REL relocations (DT_REL); only RELA relocations are supported");
+    let mut b = good();
+    put_u64(&mut b, dyn_val(3) - 8, 18);
+    put_u64(&mut b, dyn_val(3), 0);
+    assert_eq!(validate(&b), Ok(expected_plan()));
+}
+
+#[test]
+fn a_rela_table_may_lie_in_any_segments_file_bytes() {
+    // DT_RELA moved into .data (in the RW segment at 0x2000), one entry long, holding a copy of
+    // the first relocation.
+    let mut b = good();
+    let at = DATA as usize + 0x10;
+    let entry = b[RELA as usize..][..24].to_vec();
+    b[at..at + 24].copy_from_slice(&entry);
+    put_u64(&mut b, dyn_val(0), at as u64);
+    put_u64(&mut b, dyn_val(1), 24);
+    assert_eq!(validate(&b).unwrap().relocs, vec![Reloc { offset: 0x2100, addend: 0x1004 }]);
+}
+
+#[test]
+fn plt_relocations_must_be_rela() {
+    // The RELA table given as the PLT relocations instead: DT_JMPREL, DT_PLTRELSZ and
+    // DT_PLTREL = DT_RELA in place of DT_RELA, DT_RELASZ and DT_RELAENT.
+    let as_plt = |pltrel: u64| {
+        let mut b = good();
+        for (i, (tag, val)) in [(23, RELA), (2, RELA_COUNT as u64 * 24), (20, pltrel)].into_iter().enumerate() {
+            put_u64(&mut b, dyn_val(i) - 8, tag);
+            put_u64(&mut b, dyn_val(i), val);
+        }
+        validate(&b)
+    };
+    assert_eq!(as_plt(7).unwrap().relocs, expected_plan().relocs);
+    let err = as_plt(17).unwrap_err();
+    assert_eq!(err, ElfError::UnsupportedRelocFormat("REL-format PLT relocations"));
+    assert_eq!(err.to_string(), "uses REL-format PLT relocations; only RELA relocations are supported");
+}

@@ -130,3 +130,69 @@ fn badelf_fails_when_the_good_module_is_refused() {
     assert!(text(&o.stderr).contains("the good module is refused: built for machine X86_64"));
     assert_eq!(run(BADELF, &[&bad]).status.code(), Some(2));
 }
+
+#[test]
+fn mkarchive_reports_each_entry_at_its_offset() {
+    let s = Scratch::new("mkarchive-offsets");
+    std::fs::write(s.path("one.elf"), b"abc").unwrap();
+    std::fs::write(s.path("two.elf"), [5u8; 300]).unwrap();
+    let out = s.path("boot.mar");
+    let o = run(MKARCHIVE, &[&out, &s.path("one.elf"), &s.path("two.elf")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    let entries = archive::parse(&bytes).unwrap();
+    let offset = |i: usize| entries[i].data.as_ptr() as usize - bytes.as_ptr() as usize;
+    // The data follows the header and two records: at 144, then at the next multiple of 8.
+    assert_eq!((offset(0), offset(1)), (144, 152));
+    assert_eq!(
+        text(&o.stdout),
+        format!(
+            "0x00000090          3 one.elf\n0x00000098        300 two.elf\n{out}: 2 entries, {} bytes\n",
+            bytes.len()
+        )
+    );
+}
+
+#[test]
+fn mkarchive_takes_names_of_up_to_47_bytes() {
+    let s = Scratch::new("mkarchive-name-len");
+    let longest = "y".repeat(47);
+    std::fs::write(s.path(&longest), b"ok").unwrap();
+    let out = s.path("out.mar");
+    let o = run(MKARCHIVE, &[&out, &s.path(&longest)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(archive::parse(&bytes).unwrap()[0].name, longest);
+
+    // One more byte is refused by the tool itself, naming the file, before reading it.
+    let long = "x".repeat(48);
+    let path = s.path(&long);
+    let o = run(MKARCHIVE, &[&out, &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr), format!("mkarchive: error: name `{long}` of `{path}` is 48 bytes long (at most 47)\n"));
+}
+
+#[test]
+fn badelf_prints_usage_for_help() {
+    for flag in ["--help", "-h"] {
+        let o = run(BADELF, &[flag]);
+        assert!(o.status.success(), "{flag}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).starts_with("usage: badelf GOOD_MODULE_ELF OUT_DIR\n"), "{flag}");
+        assert!(o.stderr.is_empty());
+    }
+    let o = run(BADELF, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("usage: badelf GOOD_MODULE_ELF OUT_DIR\n"));
+}
+
+#[test]
+fn mkarchive_prints_usage_for_help() {
+    for flag in ["--help", "-h"] {
+        let o = run(MKARCHIVE, &[flag]);
+        assert!(o.status.success(), "{flag}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).starts_with("usage: mkarchive OUT FILE...\n"), "{flag}");
+    }
+    let o = run(MKARCHIVE, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("usage: mkarchive OUT FILE...\n"));
+}

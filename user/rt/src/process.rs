@@ -13,7 +13,8 @@
 //! task names them [`Process::slot`]. Dropping a [`Process`] stops its thread and deletes
 //! everything in it.
 //!
-//! Code running in a process may use syscalls, typed capabilities in its own CNode, `println!`
+//! Code running in a process may use syscalls, typed capabilities in its own CNode (`println!`
+//! only if it was given a console authority and told where: `sys::set_authority`)
 //! and IPC, but not the root task's slot or address allocators ([`crate::cspace`],
 //! [`crate::vm`]): those describe the root task's CNode and VSpace.
 

@@ -89,7 +89,7 @@ pub fn set_authority(a: Authority, cap: CPtr) {
 /// [`Syscall::KernelCheck`]: the kernel checks its books and reports its figures (needs the
 /// Debug authority).
 pub fn kernel_check() -> Result<abi::KernelStats, Error> {
-    let mut words = [0u64; 15];
+    let mut words = [0u64; 16];
     call(Syscall::KernelCheck, args(&[authority(Authority::Debug).0, words.as_mut_ptr() as u64]))?;
     Ok(abi::KernelStats::from_words(words))
 }

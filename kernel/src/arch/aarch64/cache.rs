@@ -25,7 +25,7 @@ fn ctr_el0() -> u64 {
 /// a page table, so no core can fetch from it before this returns.
 ///
 /// 1. Unless `CTR_EL0.IDC` says no clean is needed: `DC CVAU` every data-cache line of the
-///    range (the smallest line, `DminLine`, so no line is skipped), then `DSB ISH`.
+///    range (the smallest line, `DminLine`, so no line is skipped). Then `DSB ISH` in any case.
 /// 2. Unless `CTR_EL0.DIC` says no invalidation is needed: `IC IALLUIS` — all instruction
 ///    caches to the point of unification, broadcast to every core in the Inner Shareable
 ///    domain. By address (`IC IVAU`) would have to use the user's address on an aliasing
@@ -49,9 +49,11 @@ pub fn sync_instructions(va: usize, len: usize) {
             unsafe { asm!("dc cvau, {}", in(reg) at, options(nostack, preserves_flags)) };
             at += line;
         }
-        // SAFETY: a barrier; no memory effects beyond ordering.
-        unsafe { asm!("dsb ish", options(nostack, preserves_flags)) };
     }
+    // The clean (or, with IDC, the writes themselves) complete before the invalidation: the
+    // Arm ARM's sequence has this barrier even when no clean is needed.
+    // SAFETY: a barrier; no memory effects beyond ordering.
+    unsafe { asm!("dsb ish", options(nostack, preserves_flags)) };
     if !dic {
         // SAFETY: invalidating instruction caches only discards copies of memory.
         unsafe { asm!("ic ialluis", "dsb ish", options(nostack, preserves_flags)) };

@@ -126,3 +126,46 @@ pub fn write_xor_execute_per_frame() -> Outcome {
     frame.unmap().or_fail("unmap")?;
     Ok(None)
 }
+
+/// What [`reply_too_long`] saw: the bad reply's error code + 1 (0 = not yet), then the good
+/// reply's.
+static BAD_REPLY: AtomicU64 = AtomicU64::new(0);
+
+/// Receives one call on [`EP`], replies with a descriptor claiming 127 words (the message area
+/// holds 64), records what the kernel said, then replies properly.
+extern "C" fn reply_too_long(_: u64) -> u64 {
+    if sys::recv(ep(), CPtr::NONE).is_err() {
+        return 1;
+    }
+    // x1 = MsgInfo: label 7, 127 words (bits 0..6), no capability.
+    let info = (7u64 << 32) | 127;
+    // SAFETY: Reply writes only the caller's registers and IPC buffer, not ours.
+    let r = unsafe { sys::raw_syscall(abi::Syscall::Reply as u64, [0, info, 0, 0, 0, 0, 0, 0]) };
+    BAD_REPLY.store(r[0] + 1, Ordering::Release);
+    match sys::reply(&Message::new(8, &[0x600d])) {
+        Ok(true) => 0,
+        _ => 2,
+    }
+}
+
+/// A reply may not claim more words than a message holds: the kernel refuses it (it copied
+/// words 64..126 over the words the caller's runtime keeps after the message area of its IPC
+/// buffer: its join capability, state and result), and the caller's buffer is untouched.
+pub fn reply_longer_than_a_message_is_refused() -> Outcome {
+    let e = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
+    EP.store(e.cptr().0, Ordering::Release);
+    BAD_REPLY.store(0, Ordering::Release);
+    let buf = sys::ipc_buffer();
+    ensure!(!buf.is_null(), "this thread has no IPC buffer");
+    // SAFETY: this thread's IPC buffer, mapped for it by the runtime; only read here.
+    let before = unsafe { (*buf).user };
+    let server = thread::spawn(reply_too_long, 0, Some(other_core(1))).or_fail("start the server")?;
+    let got = sys::call_ep(ep(), &Message::new(1, &[]), CPtr::NONE).or_fail("Call")?;
+    ensure_eq!(BAD_REPLY.load(Ordering::Acquire), Error::InvalidArgument as u64 + 1, "the 127-word reply (error + 1)");
+    ensure_eq!((got.msg.label, got.msg.words()), (8, &[0x600d][..]), "the proper reply");
+    // SAFETY: as above.
+    let after = unsafe { (*buf).user };
+    ensure!(before == after, "the words after the message area of the caller's IPC buffer changed");
+    ensure_eq!(server.join(), Ok(0), "the server's result");
+    Ok(None)
+}

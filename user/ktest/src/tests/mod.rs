@@ -31,4 +31,5 @@ pub const ALL: &[Test] = &[
     ("write_registers_of_blocked_thread", hostile::write_registers_of_blocked_thread),
     ("receive_before_reply_ends_the_call", hostile::receive_before_reply_ends_the_call),
     ("write_xor_execute_per_frame", hostile::write_xor_execute_per_frame),
+    ("reply_longer_than_a_message_is_refused", hostile::reply_longer_than_a_message_is_refused),
 ];
