@@ -14,8 +14,9 @@ default:
 setup:
     @qemu/setup.sh
 
-# Build the user programs, the modules and their boot archive (EXTRA_MODULES=DIR adds the
-# files in DIR), and the kernel that embeds the root task and the archive.
+# (`just --list` shows the last comment line of each recipe: it is the summary.)
+# The modules are packed with EXTRA_MODULES=DIR's files too; the kernel embeds root task + archive.
+# Build the user programs, the modules, their boot archive and the kernel (EXTRA_MODULES=DIR).
 build *ARGS: setup
     cargo build --release -p module-server --target {{user_target}}
     @qemu/pack.sh {{ARGS}}
@@ -25,38 +26,39 @@ build *ARGS: setup
 qemu *ARGS: (build ARGS)
     @qemu/run.sh {{ARGS}}
 
-# Lint, host unit tests and loom models, then every serial scenario in QEMU; prints the stage it
-# is in and ends with `N passed, N failed` (non-zero exit on any failure).
+# Prints the stage it is in; non-zero exit on any failure.
+# Lint, host tests, loom models, every serial scenario; ends with `N passed, N failed`.
 test: build
     @qemu/test.sh
 
-# The flake finder: every scenario (boot, scenarios, unload) N times, pass by pass, then a table
-# of how many of the N runs of each passed (failing runs' logs under target/harness-logs).
-# FILTER keeps scenarios whose name contains it, e.g. `just test-repeat 10 race-4`.
+# Every scenario (boot, scenarios, unload) N times, pass by pass, then a table of how many of the
+# N runs of each passed; failing runs' logs under target/harness-logs. E.g. `just test-repeat 10 race-4`.
+# The flake finder: every scenario (or those whose name contains FILTER) N times, with a table.
 test-repeat N FILTER="": build
     @cargo build -q -p harness
     @target/debug/harness --repeat {{N}} {{ if FILTER == "" { "" } else { "--filter " + FILTER } }} qemu/scenarios/boot qemu/scenarios qemu/unload
 
-# The guest syscall fuzzer for long: N syscalls (default 10,000,000) from one hostile worker per
-# core (SMP cores, default 4), seeded (default 1), then the kernel's self-check. Progress every 10 s.
+# N syscalls (default 10,000,000) from one hostile worker per core (SMP, default 4), seeded (SEED,
+# default 1), in chunks of 1,000,000 each ending with the kernel's self-check. Progress every 10 s.
+# The guest syscall fuzzer, long: N calls (default 10^7) on SMP cores, then the kernel self-check.
 fuzz-kernel N="10000000" SEED="1" SMP="4": build
     @qemu/fuzz-kernel.sh {{N}} {{SEED}} {{SMP}}
 
-# Mutation testing (cargo-mutants) of the host-tested logic: kernel/logic, user/modfmt,
-# user/unload. Writes the caught/missed/unviable/timeout counts to target/mutants/summary.txt;
-# missed mutants that are explained are listed in .cargo/mutants-explained.txt.
+# Writes the caught/missed/unviable/timeout counts to target/mutants/summary.txt; the missed
+# mutants that cannot be caught are explained in qemu/mutants/explained.txt (checked by the script).
+# Mutation testing (cargo-mutants) of kernel/logic, user/modfmt, user/unload: >= 90% caught.
 mutants *ARGS:
     @qemu/mutants.sh {{ARGS}}
 
-# Cost figures under `-icount shift=0` (guest instructions): null syscall, call+reply round trip.
 # A benchmark, not a test: it reports numbers (see README "Measured").
+# Cost figures under `-icount shift=0` (guest instructions): syscall, IPC, sync, revoke, insmod.
 bench: build
     @cargo build -q -p harness
     @target/debug/harness -v qemu/bench | sed -n 's/^[^|]*| \(bench: .*\)/\1/p'
 
-# Demonstration (not part of `just test`): build the kernel with the test-only feature
-# `skip-sync` (other cores are left out of the cross-core sync) and show that the stale-access
-# probe catches it.
+# Not part of `just test`: the test-only feature `skip-sync` leaves the other cores out of the
+# cross-core sync.
+# Demonstration: a kernel without the cross-core sync, and the stale-access probe catching it.
 demo-skip-sync: build
     cargo build --release -p kernel --target {{kernel_target}} --features skip-sync --target-dir target/skip-sync
     @cargo build -q -p harness
@@ -70,7 +72,7 @@ gdb *ARGS: build
 symbolize +ADDRS:
     @gdb-multiarch -batch -nx -ex 'file target/{{kernel_target}}/release/kernel' {{ replace_regex(ADDRS, '(\S+)', "-ex 'info symbol $1' -ex 'info line *$1'") }}
 
-# Static checks: formatting and clippy (-D warnings) on host and target crates (`just test` runs
-# it first).
+# `just test` runs it first.
+# Static checks: cargo fmt --check and clippy -D warnings on host and target crates.
 lint:
     @qemu/lint.sh

@@ -170,7 +170,7 @@ static SUCCEEDED: AtomicU64 = AtomicU64::new(0);
 /// One syscall by number, counted (and counted as a success if the kernel said so).
 fn raw(count: &mut u64, number: u64, a: [u64; 8]) -> [u64; 8] {
     *count += 1;
-    // SAFETY: the only writable pointers a worker passes are into its scratch page (see
+    // SAFETY: the only writable pointers a worker passes are into its scratch pages (see
     // `ptr_arg`) or its own IPC buffer, which nothing else of the worker's uses.
     let r = unsafe { sys::raw_syscall(number, a) };
     if r[0] == 0 {
