@@ -6,7 +6,7 @@
 //! of them. Frame capabilities that are mapped are recorded in `Kernel::mappings`; removing the
 //! capability removes the mapping (and invalidates it on every core) before anything else.
 
-use crate::arch::cache;
+use crate::arch::{cache, cpu};
 use crate::mm::{frames, vspace::VSpace};
 use crate::object::{CNode, Charge, Endpoint, Frame, Mapping, Notification, ObjId, Object, Quota, State, Tcb};
 use crate::sched::Kernel;
@@ -15,6 +15,14 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use klogic::cdt::{Cap, CdtError, Removed, Slot};
 use klogic::pte::Access;
+
+/// Tree links a revoke changes between two checks for a pending interrupt (each removed
+/// capability is one, each re-parented one another). At the measured ~200 instructions per
+/// descendant, a step is some 50,000 instructions: tens of microseconds.
+pub const REVOKE_STEP: usize = 256;
+
+// Every slot of a CNode is a derivation-tree node allocated with it: its charge must cover one.
+const _: () = assert!(klogic::cdt::SLOT_BYTES as u64 <= charge::SLOT_BYTES);
 
 /// The derivation-tree slot of slot `index` of CNode `cnode`.
 #[inline]
@@ -32,7 +40,7 @@ fn cdt_error(e: CdtError) -> Error {
         CdtError::EmptySource => Error::InvalidCapability,
         CdtError::DestinationOccupied => Error::SlotOccupied,
         CdtError::RightsEscalation => Error::InsufficientRights,
-        CdtError::AlreadyBadged | CdtError::SameSlot => Error::InvalidArgument,
+        CdtError::AlreadyBadged | CdtError::SameSlot | CdtError::NoSuchSlot => Error::InvalidArgument,
     }
 }
 
@@ -186,13 +194,31 @@ impl Kernel {
         Ok(())
     }
 
-    /// `CapRevoke`: returns how many capabilities went.
-    pub fn cap_revoke(&mut self, cspace: Option<ObjId>, cptr: u64) -> Result<u64, Error> {
+    /// `CapRevoke` by thread `me`: returns how many capabilities went, or `None` if it stopped
+    /// for a pending interrupt (the caller redoes the call; what it removed so far is counted in
+    /// its TCB). Works in steps of about [`REVOKE_STEP`] tree links, each finished (capabilities
+    /// unmapped, objects destroyed) before the next: one step is the longest the kernel runs
+    /// with an interrupt waiting.
+    pub fn cap_revoke(&mut self, cspace: Option<ObjId>, cptr: u64, me: ObjId) -> Result<Option<u64>, Error> {
         let f = self.lookup(cspace, cptr)?;
-        let removed = self.cdt.revoke(f.slot);
-        let n = removed.caps.len() as u64;
-        self.reap(removed);
-        Ok(n)
+        let mut count = 0u64;
+        // One buffer for all steps: a step removes at most REVOKE_STEP capabilities.
+        let mut removed = Removed { caps: Vec::with_capacity(REVOKE_STEP), dead_objects: Vec::new() };
+        let done = loop {
+            let done = self.cdt.revoke_some(f.slot, REVOKE_STEP, &mut removed);
+            count += removed.caps.len() as u64;
+            self.reap_all(&mut removed);
+            if done {
+                break true;
+            }
+            if cpu::interrupt_pending() {
+                break false;
+            }
+        };
+        // The caller may have revoked its own thread (then nobody reads the count).
+        let Some(t) = self.objects.tcb_mut(me) else { return Ok(Some(count)) };
+        t.revoked = t.revoked.wrapping_add(count);
+        Ok(done.then(|| core::mem::take(&mut t.revoked)))
     }
 
     /// `CapInfo`: (type | rights << 8, badge, object id, descendants, parent index, waiting,
@@ -217,7 +243,7 @@ impl Kernel {
             Some(p) if p >> 16 == f.slot >> 16 => u64::from(slot_index(p)),
             _ => u64::MAX,
         };
-        let descendants = self.cdt.descendants(f.slot).len() as u64;
+        let descendants = self.cdt.count_descendants(f.slot) as u64;
         Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent, waiting, detail])
     }
 
@@ -269,6 +295,10 @@ impl Kernel {
         qq.bytes -= b;
         self.objects.entry_mut(quota.obj).expect("live").holds += 1;
         let obj = self.objects.insert(object, Some(Charge { quota: quota.obj, frames: f, bytes: b }));
+        if kind == ObjectType::CNode {
+            // Its slots: derivation-tree nodes, paid for by the charge above.
+            self.cdt.add_space(u64::from(obj.index()), 1 << size).expect("a new object's index has no space");
+        }
         self.install(dst, obj, Some(quota.slot));
         Ok(())
     }
@@ -423,15 +453,29 @@ impl Kernel {
 
     /// Finishes a removal from the derivation tree: unmaps removed frame capabilities, then
     /// destroys the objects whose last capability went (once nothing else holds them).
-    pub fn reap(&mut self, removed: Removed) {
+    pub fn reap(&mut self, mut removed: Removed) {
+        self.reap_all(&mut removed);
+    }
+
+    /// [`Kernel::reap`], leaving `removed` empty (its buffers kept for reuse).
+    pub fn reap_all(&mut self, removed: &mut Removed) {
         // One sync for all the address spaces the removed capabilities were mapped in, before
         // any of their frames is freed below.
         let mut stale = Vec::new();
-        for (slot, _) in &removed.caps {
-            self.unmap_slot_deferred(*slot, &mut stale);
+        // Only frame capabilities can be mapped; a revoke mostly removes runs of copies of one
+        // object, so its kind is looked up once per run.
+        let mut last = (u64::MAX, false);
+        for (slot, cap) in &removed.caps {
+            if cap.object != last.0 {
+                last = (cap.object, matches!(self.objects.get(ObjId(cap.object)), Some(Object::Frame(_))));
+            }
+            if last.1 {
+                self.unmap_slot_deferred(*slot, &mut stale);
+            }
         }
         self.shootdown_many(&stale);
-        for obj in removed.dead_objects {
+        removed.caps.clear();
+        for obj in removed.dead_objects.drain(..) {
             let id = ObjId(obj);
             let Some(e) = self.objects.entry_mut(id) else { continue };
             e.capless = true;
@@ -487,17 +531,20 @@ impl Kernel {
                 }
             }
             Some(Object::CNode(c)) => {
-                let first = slot_id(id, 0);
-                let slots = self.cdt.occupied(first..first + (1 << c.radix));
+                let (first, end) = (slot_id(id, 0), slot_id(id, 0) + (1 << c.radix));
                 // All slots first, then one reap: one cross-core sync for every mapping they
                 // made, not one per slot.
                 let mut all = Removed::default();
-                for s in slots {
+                let mut from = first;
+                while let Some(s) = self.cdt.next_occupied(from..end) {
                     let removed = self.cdt.delete(s);
                     all.caps.extend(removed.caps);
                     all.dead_objects.extend(removed.dead_objects);
+                    from = s + 1;
                 }
                 self.reap(all);
+                let emptied = self.cdt.remove_space(u64::from(id.index()));
+                debug_assert!(emptied, "a destroyed CNode's slots were all deleted");
             }
             Some(Object::VSpace(v)) => {
                 let mapped: Vec<Slot> = v.mapped.values().copied().collect();

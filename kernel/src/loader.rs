@@ -51,6 +51,7 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     let mut k = sched::lock();
     let k = &mut *k;
     let cnode = k.objects.insert(Object::CNode(CNode { radix: ROOT_CNODE_RADIX }), None);
+    k.cdt.add_space(u64::from(cnode.index()), 1 << ROOT_CNODE_RADIX).map_err(|_| LoadError::NoMemory)?;
     k.install(slot_id(cnode, boot_slot::CNODE), cnode, None);
     let vs = VSpace::new(&mut frames::alloc_zeroed).map_err(|_| LoadError::NoMemory)?;
     let vspace = k.objects.insert(Object::VSpace(alloc::boxed::Box::new(vs)), None);

@@ -150,5 +150,5 @@ fn init_core_interrupts(core: usize) {
     if !gic::init_this_core(b.gicr.base, b.gicr.size, mpidr, &[b.virtual_timer_intid]) {
         panic!("no GIC redistributor for core {core} (mpidr {mpidr:#x})");
     }
-    timer::start(trap::TICK_HZ);
+    trap::start_timer();
 }

@@ -22,6 +22,11 @@ pub struct PerCpu {
     /// Set when a thread is made runnable on this core: the idle loop takes the kernel lock
     /// only then.
     pub need_resched: AtomicBool,
+    /// Counter value of this core's next scheduler tick (written by this core only).
+    pub next_tick: AtomicU64,
+    /// Counter value of the earliest deadline of a thread sleeping on this core, `u64::MAX`
+    /// if none (written by this core only, under the kernel lock; read by its interrupt path).
+    pub next_wake: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -31,6 +36,8 @@ const INIT: PerCpu = PerCpu {
     online: AtomicBool::new(false),
     ticks: AtomicU64::new(0),
     need_resched: AtomicBool::new(false),
+    next_tick: AtomicU64::new(u64::MAX),
+    next_wake: AtomicU64::new(u64::MAX),
 };
 
 static PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

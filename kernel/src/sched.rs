@@ -94,6 +94,8 @@ pub struct Kernel {
     console_readers: VecDeque<ObjId>,
     /// Threads in [`State::BlockedStop`], with the thread each waits for.
     stop_waiters: Vec<(ObjId, ObjId)>,
+    /// Threads in [`State::Sleeping`] on each core, earliest deadline last.
+    sleepers: [Vec<(u64, ObjId)>; MAX_CPUS],
     /// Objects whose last capability went, to destroy once unheld (see `cspace::reap`).
     pub reap_queue: Vec<ObjId>,
     /// Set while the reap queue is being drained.
@@ -120,6 +122,7 @@ pub fn init(cores: usize) {
             console_rx: VecDeque::new(),
             console_readers: VecDeque::new(),
             stop_waiters: Vec::new(),
+            sleepers: core::array::from_fn(|_| Vec::new()),
             reap_queue: Vec::new(),
             reaping: false,
             cores,
@@ -207,6 +210,8 @@ impl Kernel {
             }
             State::BlockedRead => self.console_readers.retain(|t| *t != id),
             State::BlockedStop(_) => self.stop_waiters.retain(|(w, _)| *w != id),
+            // Its core's timer may still fire for it: the wake-up then finds nothing due.
+            State::Sleeping(_) => self.sleepers.iter_mut().for_each(|s| s.retain(|(_, t)| *t != id)),
             State::Inactive | State::Running | State::BlockedReply(_) => {}
         }
         if let Some(t) = self.objects.tcb_mut(id) {
@@ -231,6 +236,7 @@ impl Kernel {
                     | State::BlockedWait(_)
                     | State::BlockedRead
                     | State::BlockedStop(_)
+                    | State::Sleeping(_)
             );
         self.detach(id);
         let t = self.objects.tcb_mut(id)?;
@@ -419,6 +425,46 @@ impl Kernel {
         }
     }
 
+    /// `Sleep`: blocks the thread running on `core` (this core) until the counter reaches
+    /// `deadline`, and arms this core's timer for it.
+    pub fn sleep(&mut self, core: usize, deadline: u64) {
+        let Some(me) = self.current[core] else { return };
+        self.block_current(core, State::Sleeping(deadline));
+        let list = &mut self.sleepers[core];
+        // Sorted by deadline, latest first, so the next one due is popped from the end.
+        let at = list.partition_point(|(d, _)| *d > deadline);
+        list.insert(at, (deadline, me));
+        self.arm_wake(core);
+    }
+
+    /// Wakes the threads sleeping on `core` (this core) whose deadline has come; `r1` = the
+    /// counter now. Cheap when nothing is due (one counter read).
+    pub fn wake_sleepers(&mut self, core: usize) {
+        let this = percpu::of(core);
+        if this.next_wake.load(Ordering::Relaxed) == u64::MAX {
+            return;
+        }
+        let now = crate::arch::timer::counter();
+        while let Some(&(deadline, id)) = self.sleepers[core].last() {
+            if deadline > now {
+                break;
+            }
+            self.sleepers[core].pop();
+            if self.objects.tcb(id).is_some_and(|t| t.state == State::Sleeping(deadline)) {
+                self.complete(id, 0, [now, 0, 0, 0, 0, 0, 0]);
+            }
+        }
+        self.arm_wake(core);
+    }
+
+    /// Points this core's timer at the earlier of its next tick and its next sleeper.
+    fn arm_wake(&mut self, core: usize) {
+        let this = percpu::of(core);
+        let wake = self.sleepers[core].last().map_or(u64::MAX, |(d, _)| *d);
+        this.next_wake.store(wake, Ordering::Relaxed);
+        crate::arch::timer::set_deadline(wake.min(this.next_tick.load(Ordering::Relaxed)));
+    }
+
     /// A console byte, or `None` after blocking the caller until one arrives.
     pub fn console_read(&mut self, core: usize) -> Option<u8> {
         if let Some(b) = self.console_rx.pop_front() {
@@ -445,6 +491,7 @@ impl Kernel {
     /// The context to run next on `core`, switching address spaces if needed.
     fn pick(&mut self, core: usize) -> Option<*mut UserContext> {
         percpu::of(core).need_resched.store(false, Ordering::Relaxed);
+        self.wake_sleepers(core);
         if !self.settle_current(core) {
             let id = self.run_queues[core].pop()?;
             self.enter(core, id);

@@ -50,10 +50,12 @@ pub fn run(k: &Kernel) -> KernelStats {
     // The derivation tree: every capability names a live object from a live CNode slot in
     // range; a parent exists and (unless it is a quota the object was made from) names the same
     // object with at least the child's rights; the kernel's per-object counts agree.
-    let slots = k.cdt.occupied(0..u64::MAX);
-    stats.cap_slots = slots.len() as u64;
+    if let Err(e) = k.cdt.check() {
+        r.fail(format_args!("derivation tree: {e}"));
+    }
     let mut caps_of: BTreeMap<u64, usize> = BTreeMap::new();
-    for &slot in &slots {
+    for slot in k.cdt.slots() {
+        stats.cap_slots += 1;
         let Some(cap) = k.cdt.get(slot) else {
             r.fail(format_args!("slot {slot:#x} listed but empty"));
             continue;

@@ -16,6 +16,9 @@ pub enum Outcome {
     Written,
     /// The caller blocked or stopped: its results are written when it is woken.
     Blocked,
+    /// The call stopped part-way to let an interrupt in (a preempted `CapRevoke`): the caller
+    /// redoes it when it next runs, and the redo goes on where this one stopped.
+    Restart,
 }
 
 fn ok(r1: u64) -> Result<Outcome, Error> {
@@ -43,6 +46,10 @@ pub fn handle(k: &mut sched::Guard) {
     };
     // The caller may have been destroyed (it deleted its own TCB); then there is nothing to write.
     let Some(t) = k.objects.tcb_mut(me) else { return };
+    if matches!(result, Ok(Outcome::Restart)) {
+        t.restart_syscall();
+        return;
+    }
     write_result(&mut t.ctx, result);
 }
 
@@ -52,7 +59,7 @@ fn write_result(ctx: &mut UserContext, result: Result<Outcome, Error>) {
             ctx.x[0] = 0;
             ctx.x[1..1 + n].copy_from_slice(&r[..n]);
         }
-        Ok(Outcome::Written | Outcome::Blocked) => {}
+        Ok(Outcome::Written | Outcome::Blocked | Outcome::Restart) => {}
         Err(e) => ctx.x[0] = e as u64,
     }
 }
@@ -136,7 +143,18 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         Syscall::CapMint => k.cap_derive(cspace, a[0], a[1], Some((a[2], a[3]))).and_then(|_| done()),
         Syscall::CapMove => k.cap_move(cspace, a[0], a[1]).and_then(|_| done()),
         Syscall::CapDelete => k.cap_delete(cspace, a[0]).and_then(|_| done()),
-        Syscall::CapRevoke => k.cap_revoke(cspace, a[0]).and_then(ok),
+        Syscall::CapRevoke => match k.cap_revoke(cspace, a[0], me)? {
+            Some(n) => ok(n),
+            None => Ok(Outcome::Restart),
+        },
+        Syscall::Sleep => {
+            let now = timer::counter();
+            if a[0] <= now {
+                return ok(now);
+            }
+            k.sleep(core, a[0]);
+            Ok(Outcome::Blocked)
+        }
         Syscall::CapInfo => {
             let r = k.cap_info(cspace, a[0])?;
             Ok(Outcome::Return(7, r))
@@ -243,7 +261,9 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
             let mut bytes = [0u8; core::mem::size_of::<Registers>()];
             my_vspace(k, me)?.read_user(a[1], &mut bytes)?;
             let r = registers_from_bytes(&bytes);
-            let c = &mut k.objects.tcb_mut(t).expect("typed").ctx;
+            let th = k.objects.tcb_mut(t).expect("typed");
+            th.revoked = 0; // a restarted revoke's count does not carry over to new registers
+            let c = &mut th.ctx;
             c.x = r.x;
             c.sp = r.sp;
             c.pc = r.pc;

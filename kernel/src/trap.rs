@@ -11,6 +11,39 @@ use core::sync::atomic::Ordering;
 /// Timer ticks per second on every core.
 pub const TICK_HZ: u64 = 100;
 
+/// Starts this core's timer: the scheduler tick, and the deadlines of threads sleeping here
+/// (the timer fires at whichever comes first).
+pub fn start_timer() {
+    let next = timer::counter() + timer::frequency() / TICK_HZ;
+    percpu::this().next_tick.store(next, Ordering::Relaxed);
+    timer::start(next);
+}
+
+/// The timer fired: counts a tick if one is due, flags this core if a sleeper's deadline has
+/// come (the thread is woken under the kernel lock, see `Kernel::wake_sleepers`), and sets the
+/// next expiry. Returns true if it was a tick.
+fn timer_fired() -> bool {
+    let me = percpu::this();
+    let now = timer::counter();
+    let mut next_tick = me.next_tick.load(Ordering::Relaxed);
+    let ticked = now >= next_tick;
+    if ticked {
+        next_tick = now + timer::frequency() / TICK_HZ;
+        me.next_tick.store(next_tick, Ordering::Relaxed);
+        me.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+    let wake = me.next_wake.load(Ordering::Relaxed);
+    if now >= wake {
+        // Until the sleepers are woken (which sets the next deadline) only the tick is armed,
+        // so an expired deadline does not fire again and again.
+        me.need_resched.store(true, Ordering::Release);
+        timer::set_deadline(next_tick);
+    } else {
+        timer::set_deadline(next_tick.min(wake));
+    }
+    ticked
+}
+
 /// A synchronous exception from EL0: a syscall or a fault.
 pub fn user_sync() -> *mut UserContext {
     if exceptions::is_syscall() {
@@ -144,11 +177,7 @@ fn handle_interrupts() -> bool {
                 gic::end_of_interrupt(intid);
                 cpu::halt();
             }
-            i if i == b.virtual_timer_intid => {
-                timer::rearm(TICK_HZ);
-                percpu::this().ticks.fetch_add(1, Ordering::Relaxed);
-                ticked = true;
-            }
+            i if i == b.virtual_timer_intid => ticked |= timer_fired(),
             i if i == b.uart_intid => {
                 let mut buf = [0u8; 64];
                 let n = console::receive(&mut buf);

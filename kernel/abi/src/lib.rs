@@ -169,7 +169,10 @@ pub enum Syscall {
     /// was the last capability to its object, the object is destroyed.
     CapDelete = 21,
     /// Deletes every capability derived from `a0`, in every CSpace, at any depth; `a0` stays.
-    /// `r1` = how many were deleted.
+    /// `r1` = how many were deleted. Preemptible: when an interrupt is pending the kernel stops
+    /// between steps (each leaves a consistent tree: what is left are still `a0`'s
+    /// descendants), runs whatever the interrupt woke, and redoes the call, which goes on where
+    /// it stopped; `r1` counts every step.
     CapRevoke = 22,
     /// Describes the capability in `a0`: `r1` = [`ObjectType`] | rights << 8, `r2` = badge,
     /// `r3` = object id (the same for every capability to one object), `r4` = number of
@@ -244,6 +247,12 @@ pub enum Syscall {
     /// (unless 0; must be writable). `a0` = an [`Authority::Debug`] capability.
     /// `r1` = the number of broken invariants (0: consistent). Errors: [`Error::BadAddress`].
     KernelCheck = 37,
+    /// Blocks the caller until the virtual counter (`CNTVCT_EL0`, which user code may read;
+    /// [`InfoKey::CounterHz`] ticks per second) reaches `a0`; a deadline already past returns at
+    /// once. `r1` = the counter when the caller was woken. Needs no capability: it only delays
+    /// the caller. The wake-up is an interrupt at the deadline, not the next scheduler tick; a
+    /// thread suspended while sleeping sleeps on to the same deadline when resumed.
+    Sleep = 38,
 }
 
 /// What [`Syscall::KernelCheck`] reports: the counts a test compares before and after (once the
@@ -317,7 +326,7 @@ impl KernelStats {
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 38] = [
+    pub const ALL: [Syscall; 39] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -356,6 +365,7 @@ impl Syscall {
         Syscall::Sync,
         Syscall::VSpaceUnmap,
         Syscall::KernelCheck,
+        Syscall::Sleep,
     ];
 
     /// Decodes a number from `x8`.
@@ -390,15 +400,28 @@ pub enum ThreadState {
     BlockedRead = 7,
     /// Waiting for another thread to leave its core (a suspend of a remote thread).
     BlockedStop = 8,
+    /// In [`Syscall::Sleep`], waiting for its deadline.
+    Sleeping = 9,
 }
 
 impl ThreadState {
     /// The state with number `n`, if there is one.
     pub fn from_number(n: u64) -> Option<ThreadState> {
         use ThreadState::*;
-        [Inactive, Runnable, Running, BlockedSend, BlockedRecv, BlockedReply, BlockedWait, BlockedRead, BlockedStop]
-            .get(n as usize)
-            .copied()
+        [
+            Inactive,
+            Runnable,
+            Running,
+            BlockedSend,
+            BlockedRecv,
+            BlockedReply,
+            BlockedWait,
+            BlockedRead,
+            BlockedStop,
+            Sleeping,
+        ]
+        .get(n as usize)
+        .copied()
     }
 }
 
@@ -663,8 +686,9 @@ pub mod charge {
     pub const IPC_OBJECT_BYTES: u64 = 256;
     /// Bytes per CNode, plus [`SLOT_BYTES`] per slot.
     pub const CNODE_BYTES: u64 = 256;
-    /// Bytes per CNode slot (a derivation-tree node when occupied).
-    pub const SLOT_BYTES: u64 = 192;
+    /// Bytes per CNode slot: its derivation-tree node (links to parent, first child and
+    /// siblings), allocated with the CNode whether the slot is used or not.
+    pub const SLOT_BYTES: u64 = 64;
     /// Bytes per VSpace; its root table is one frame, and every further page table one more,
     /// charged when a mapping needs it.
     pub const VSPACE_BYTES: u64 = 512;

@@ -165,10 +165,21 @@ pub struct Entry {
     pub capless: bool,
 }
 
-/// The object table.
+/// Entries per slab chunk.
+const CHUNK: usize = 256;
+
+// Every object's charge pays for its slab entry, its CNode-space pointer in the derivation tree
+// and its place in the free list (the smallest charge is a frame's).
+const _: () =
+    assert!((core::mem::size_of::<Entry>() + 2 * core::mem::size_of::<usize>() + 4) as u64 <= abi::charge::FRAME_BYTES);
+
+/// The object table: a slab in chunks of [`CHUNK`] entries. It grows a chunk at a time and
+/// never moves an entry (no doubling, no copy of the whole table under the kernel lock); a
+/// freed entry is reused, with its generation bumped so stale ids do not match.
 #[derive(Default)]
 pub struct Objects {
-    entries: Vec<Entry>,
+    chunks: Vec<Box<[Entry]>>,
+    len: usize,
     free: Vec<u32>,
 }
 
@@ -178,11 +189,21 @@ impl Objects {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.entries.push(Entry { generation: 0, object: None, charge: None, holds: 0, capless: false });
-                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 objects")
+                if self.len == self.chunks.len() * CHUNK {
+                    let chunk = (0..CHUNK).map(|_| Entry {
+                        generation: 0,
+                        object: None,
+                        charge: None,
+                        holds: 0,
+                        capless: false,
+                    });
+                    self.chunks.push(chunk.collect());
+                }
+                self.len += 1;
+                u32::try_from(self.len - 1).expect("fewer than 2^32 objects")
             }
         };
-        let e = &mut self.entries[index as usize];
+        let e = self.slot_mut(index as usize).expect("just made");
         e.generation = e.generation.wrapping_add(1);
         e.object = Some(object);
         e.charge = charge;
@@ -193,20 +214,22 @@ impl Objects {
 
     /// The entry of a live object.
     pub fn entry(&self, id: ObjId) -> Option<&Entry> {
-        let e = self.entries.get(id.index() as usize)?;
+        let e = self.slot(id.index() as usize)?;
         (e.generation == (id.0 >> 32) as u32 && e.object.is_some()).then_some(e)
     }
 
     /// The entry of a live object, mutably.
     pub fn entry_mut(&mut self, id: ObjId) -> Option<&mut Entry> {
-        let e = self.entries.get_mut(id.index() as usize)?;
+        let e = self.slot_mut(id.index() as usize)?;
         (e.generation == (id.0 >> 32) as u32 && e.object.is_some()).then_some(e)
     }
 
     /// Every live object, with its entry.
     pub fn iter(&self) -> impl Iterator<Item = (ObjId, &Entry)> {
-        self.entries
+        self.chunks
             .iter()
+            .flat_map(|c| c.iter())
+            .take(self.len)
             .enumerate()
             .filter(|(_, e)| e.object.is_some())
             .map(|(i, e)| (ObjId::new(i as u32, e.generation), e))
@@ -214,7 +237,17 @@ impl Objects {
 
     /// The entry at slab index `index` (whatever its generation), if an object lives there.
     pub fn by_index(&self, index: u32) -> Option<&Entry> {
-        self.entries.get(index as usize).filter(|e| e.object.is_some())
+        self.slot(index as usize).filter(|e| e.object.is_some())
+    }
+
+    #[inline]
+    fn slot(&self, index: usize) -> Option<&Entry> {
+        (index < self.len).then(|| &self.chunks[index / CHUNK][index % CHUNK])
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Entry> {
+        (index < self.len).then(|| &mut self.chunks[index / CHUNK][index % CHUNK])
     }
 
     /// A live object.

@@ -27,6 +27,8 @@ pub enum State {
     BlockedRead,
     /// Waiting for another thread to leave the core it runs on (suspend of a remote thread).
     BlockedStop(ObjId),
+    /// In `Sleep` until the counter reaches this deadline, in its core's sleeper list.
+    Sleeping(u64),
 }
 
 impl State {
@@ -43,6 +45,7 @@ impl State {
             State::BlockedWait(_) => T::BlockedWait,
             State::BlockedRead => T::BlockedRead,
             State::BlockedStop(_) => T::BlockedStop,
+            State::Sleeping(_) => T::Sleeping,
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct Tcb {
     pub fault: Option<FaultMsg>,
     /// Exit code from `ThreadExit` (or [`abi::EXIT_KILLED`]).
     pub exit_code: u64,
+    /// Capabilities a preempted `CapRevoke` removed so far (its result counts every step).
+    pub revoked: u64,
 }
 
 impl Tcb {
@@ -131,6 +136,7 @@ impl Tcb {
             send: SendState::default(),
             fault: None,
             exit_code: 0,
+            revoked: 0,
         }
     }
 }

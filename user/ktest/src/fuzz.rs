@@ -327,6 +327,14 @@ extern "C" fn worker(index: u64) -> u64 {
                         [c0, 0, 0, 0, 0, 0, 0, 0]
                     }
                     Some(Syscall::Null | Syscall::Yield | Syscall::Poll | Syscall::CapInfo) => [c0; 8],
+                    // A deadline in the past, or at most ~16 µs ahead (the helpers' random
+                    // registers make them sleep for ever too, and the revoke at the end stops them).
+                    Some(Syscall::Sleep) => {
+                        let now = time::ticks();
+                        let deadline =
+                            if r.chance(30) { now.saturating_sub(r.below(1000)) } else { now + r.below(1000) };
+                        [deadline, 0, 0, 0, 0, 0, 0, 0]
+                    }
                     // Everything else may block or end the worker: a number past the end instead.
                     _ => {
                         raw(&mut n, Syscall::ALL.len() as u64 + r.below(1000), [c0; 8]);

@@ -120,6 +120,12 @@ pub fn yield_now() {
     syscall(Syscall::Yield as u64, [0; 8]);
 }
 
+/// [`Syscall::Sleep`]: blocks until the virtual counter reaches `deadline`; returns the counter
+/// when woken.
+pub fn sleep_until(deadline: u64) -> Result<u64, Error> {
+    call(Syscall::Sleep, args(&[deadline])).map(|r| r[1])
+}
+
 /// [`Syscall::ThreadExit`]: ends the calling thread with exit `code`.
 pub fn thread_exit(code: u64) -> ! {
     loop {

@@ -17,6 +17,13 @@ pub fn hz() -> u64 {
     sys::system_info(InfoKey::CounterHz).unwrap_or(0).max(1)
 }
 
+/// Sleeps for `us` microseconds of counter time (woken by the kernel's timer at the deadline,
+/// not at the next scheduler tick). Returns the counter when woken.
+pub fn sleep_us(us: u64) -> u64 {
+    let deadline = ticks().saturating_add(hz().saturating_mul(us) / 1_000_000);
+    sys::sleep_until(deadline).unwrap_or_else(|_| ticks())
+}
+
 /// Polls `done`, yielding between polls, until it is true (`true`) or `ms` milliseconds of
 /// counter time have passed (`false`).
 pub fn wait_for(ms: u64, mut done: impl FnMut() -> bool) -> bool {

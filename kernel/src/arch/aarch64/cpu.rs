@@ -66,3 +66,14 @@ pub fn relax() {
     // SAFETY: `yield` is a hint with no architectural effect.
     unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
 }
+
+/// True if an interrupt is pending at this core, masked or not (ISR_EL1.I or .F): a long
+/// kernel operation checks this between steps and stops to let it in.
+#[inline]
+pub fn interrupt_pending() -> bool {
+    let isr: u64;
+    // SAFETY: reading ISR_EL1 has no side effect; `aarch64-cpu` 11 does not declare it, so it
+    // is read directly.
+    unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack, preserves_flags)) };
+    isr & (0b11 << 6) != 0
+}

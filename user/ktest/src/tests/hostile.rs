@@ -169,3 +169,172 @@ pub fn reply_longer_than_a_message_is_refused() -> Outcome {
     ensure_eq!(server.join(), Ok(0), "the server's result");
     Ok(None)
 }
+
+/// Descendants [`revoke_lets_a_sleeper_in`] revokes (ten CNodes of 4096 slots).
+const REVOKE_N: u64 = 10 << 12;
+/// The sleeper's period, in microseconds.
+static SLEEP_US: AtomicU64 = AtomicU64::new(100);
+/// The notification the revoker waits on before it starts (its priority is lowered meanwhile).
+static GO: AtomicU64 = AtomicU64::new(0);
+/// Counter just before and just after the revoker's `CapRevoke`, and what it returned.
+static REVOKE_START: AtomicU64 = AtomicU64::new(0);
+static REVOKE_END: AtomicU64 = AtomicU64::new(0);
+static REVOKE_RESULT: AtomicU64 = AtomicU64::new(0);
+/// Set once the revoker is done: the sleeper then ends.
+static SLEEPER_STOP: AtomicU64 = AtomicU64::new(0);
+/// The sleeper's wake-ups: counter when woken, and how late that was after its deadline.
+const WAKES: usize = 4096;
+static WAKE_AT: [AtomicU64; WAKES] = [const { AtomicU64::new(0) }; WAKES];
+static WAKE_LATE: [AtomicU64; WAKES] = [const { AtomicU64::new(0) }; WAKES];
+static WAKE_COUNT: AtomicU64 = AtomicU64::new(0);
+/// Descendants the revoke starts from; when non-zero the sleeper asks the kernel at each
+/// wake-up how many are left, and counts the wake-ups that find the revoke part-way.
+static OBSERVE_OF: AtomicU64 = AtomicU64::new(0);
+static SEEN_PART_WAY: AtomicU64 = AtomicU64::new(0);
+
+/// Waits for the go, then revokes [`EP`]'s descendants once.
+extern "C" fn revoker(_: u64) -> u64 {
+    let _ = sys::wait(CPtr(GO.load(Ordering::Acquire)));
+    REVOKE_START.store(time::ticks(), Ordering::Release);
+    let r = sys::cap_revoke(ep());
+    REVOKE_END.store(time::ticks(), Ordering::Release);
+    REVOKE_RESULT.store(r.unwrap_or(u64::MAX), Ordering::Release);
+    0
+}
+
+/// Sleeps [`SLEEP_US`] at a time until told to stop, recording every wake-up.
+extern "C" fn sleeper(_: u64) -> u64 {
+    let period = (time::hz() * SLEEP_US.load(Ordering::Acquire) / 1_000_000).max(1);
+    while SLEEPER_STOP.load(Ordering::Acquire) == 0 {
+        let deadline = time::ticks() + period;
+        let Ok(woke) = sys::sleep_until(deadline) else { return 1 };
+        let i = WAKE_COUNT.fetch_add(1, Ordering::AcqRel) as usize;
+        if let (Some(at), Some(late)) = (WAKE_AT.get(i), WAKE_LATE.get(i)) {
+            at.store(woke, Ordering::Relaxed);
+            late.store(woke.saturating_sub(deadline), Ordering::Relaxed);
+        }
+        let of = OBSERVE_OF.load(Ordering::Acquire);
+        if of != 0 {
+            let left = sys::cap_info(ep()).map_or(0, |i| i.descendants);
+            if left > 0 && left < of {
+                SEEN_PART_WAY.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+    0
+}
+
+/// A revoke of many descendants lets a higher-priority thread on its core run: the kernel
+/// stops between steps when an interrupt is pending and the call goes on afterwards. A
+/// sleeper that wakes every 100 µs on the revoker's core is woken while the revoke is under
+/// way (with a revoke that cannot be interrupted it wakes only after it), the revoke still
+/// removes every descendant and counts them all, and the tree is consistent afterwards.
+pub fn revoke_lets_a_sleeper_in() -> Outcome {
+    let r = revoke_with_sleeper(REVOKE_N, 100, other_core(1), true)?;
+    ensure!(
+        r.seen_part_way > 0,
+        "the sleeper never found the revoke part-way ({} wake-ups in all, the revoke took {} µs): the revoke held its core",
+        r.wakes,
+        r.revoke_us
+    );
+    urt::println!(
+        "ktest: revoke: {REVOKE_N} descendants revoked in {} us; the sleeper woke {} times meanwhile ({} found it part-way), at worst {} us late",
+        r.revoke_us,
+        r.wakes_inside,
+        r.seen_part_way,
+        r.worst_late_ns / 1000
+    );
+    Ok(None)
+}
+
+/// What [`revoke_with_sleeper`] saw.
+pub struct SleeperRevoke {
+    /// How long the revoke took (counter time, µs).
+    pub revoke_us: u128,
+    /// The sleeper's wake-ups in all, and those strictly inside the revoke.
+    pub wakes: usize,
+    pub wakes_inside: u64,
+    /// The latest of those inside the revoke came this long after its deadline (ns).
+    pub worst_late_ns: u128,
+    /// Wake-ups at which the kernel reported some but not all descendants gone (if observed).
+    pub seen_part_way: u64,
+}
+
+/// Revokes `n` copies of an endpoint capability at a lower priority while a thread on the same
+/// core sleeps `period_us` at a time (see [`revoke_lets_a_sleeper_in`]; the benchmark uses it
+/// for the worst wake-up delay). Checks the revoke's count and the tree afterwards.
+///
+/// Both threads run on `core`. The caller blocks in `join` once the revoke may start; a core
+/// where another thread of the default priority keeps running (the ktest runner's watchdog polls
+/// on its own core) would starve the lower-priority revoker, so ktest uses another core and the
+/// benchmark (which has no watchdog) its own.
+///
+/// With `observe`, the sleeper asks the kernel at every wake-up how many descendants are left
+/// (a walk of the tree, so not for measuring delays): a revoke that cannot be interrupted is
+/// never found part-way, whatever the timing.
+pub fn revoke_with_sleeper(
+    n: u64,
+    period_us: u64,
+    core: usize,
+    observe: bool,
+) -> Result<SleeperRevoke, crate::util::Failure> {
+    use urt::cap::{CNode, Notification};
+    const RADIX: u64 = 12;
+    SLEEP_US.store(period_us, Ordering::Release);
+    OBSERVE_OF.store(if observe { n } else { 0 }, Ordering::Release);
+    SEEN_PART_WAY.store(0, Ordering::Release);
+    REVOKE_END.store(0, Ordering::Release);
+    let e = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
+    EP.store(e.cptr().0, Ordering::Release);
+    let mut cnodes = alloc::vec::Vec::new();
+    for _ in 0..n.div_ceil(1 << RADIX) {
+        cnodes.push(Owned::<CNode>::create(RADIX).or_fail("create a CNode of 4096 slots")?);
+    }
+    for i in 0..n {
+        let (_, outer) = cnodes[(i >> RADIX) as usize].cptr().split();
+        let at = CPtr::in_cnode(outer, (i & ((1 << RADIX) - 1)) as u32);
+        sys::cap_copy(e.cptr(), at).or_fail("copy the endpoint capability")?;
+    }
+    ensure_eq!(e.cap().info().or_fail("CapInfo")?.descendants, n, "descendants before the revoke");
+    let go = Owned::<Notification>::create(0).or_fail("create the go notification")?;
+    GO.store(go.cptr().0, Ordering::Release);
+    SLEEPER_STOP.store(0, Ordering::Release);
+    WAKE_COUNT.store(0, Ordering::Release);
+    let rev = thread::spawn(revoker, 0, Some(core)).or_fail("start the revoker")?;
+    ensure!(
+        wait_state(rev.tcb(), ThreadState::BlockedWait),
+        "the revoker never waited for its go (state {:?})",
+        rev.tcb().info().map(|i| i.thread_state)
+    );
+    sys::tcb_set_priority(rev.tcb().cptr(), abi::DEFAULT_PRIORITY - 1).or_fail("lower the revoker's priority")?;
+    let sl = thread::spawn(sleeper, 0, Some(core)).or_fail("start the sleeper")?;
+    ensure!(wait_state(sl.tcb(), ThreadState::Sleeping), "the sleeper never slept");
+    go.cap().signal().or_fail("signal the go")?;
+    // Blocks until the revoker ends (a revoke that never ends is the scenario's timeout).
+    let revoked = rev.join();
+    SLEEPER_STOP.store(1, Ordering::Release);
+    ensure_eq!(revoked, Ok(0), "the revoker's exit");
+    ensure_eq!(sl.join(), Ok(0), "the sleeper's exit (1: Sleep failed)");
+    ensure_eq!(REVOKE_RESULT.load(Ordering::Acquire), n, "CapRevoke's count over all its steps");
+    ensure_eq!(e.cap().info().or_fail("CapInfo")?.descendants, 0, "descendants after the revoke");
+    let (t0, t1) = (REVOKE_START.load(Ordering::Acquire), REVOKE_END.load(Ordering::Acquire));
+    let n = (WAKE_COUNT.load(Ordering::Acquire) as usize).min(WAKES);
+    let (mut inside, mut worst) = (0u64, 0u64);
+    for i in 0..n {
+        let at = WAKE_AT[i].load(Ordering::Relaxed);
+        if at > t0 && at < t1 {
+            inside += 1;
+            worst = worst.max(WAKE_LATE[i].load(Ordering::Relaxed));
+        }
+    }
+    let hz = time::hz();
+    let ns = |t: u64| u128::from(t) * 1_000_000_000 / u128::from(hz);
+    let seen_part_way = SEEN_PART_WAY.load(Ordering::Acquire);
+    Ok(SleeperRevoke {
+        revoke_us: ns(t1 - t0) / 1000,
+        wakes: n,
+        wakes_inside: inside,
+        worst_late_ns: ns(worst),
+        seen_part_way,
+    })
+}

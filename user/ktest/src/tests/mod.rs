@@ -2,7 +2,7 @@
 
 mod caps;
 mod faults;
-mod hostile;
+pub(crate) mod hostile;
 mod ipc;
 mod sched;
 
@@ -32,4 +32,5 @@ pub const ALL: &[Test] = &[
     ("receive_before_reply_ends_the_call", hostile::receive_before_reply_ends_the_call),
     ("write_xor_execute_per_frame", hostile::write_xor_execute_per_frame),
     ("reply_longer_than_a_message_is_refused", hostile::reply_longer_than_a_message_is_refused),
+    ("revoke_lets_a_sleeper_in", hostile::revoke_lets_a_sleeper_in),
 ];
