@@ -89,10 +89,19 @@ pub fn insmod(name: &str) -> Result<String, String> {
             return Err(format!("{}: {e}", info.name));
         }
     };
+    let ep_object = match ep.info() {
+        Ok(i) => i.object,
+        Err(e) => {
+            release_objects(&slots);
+            pool::give_back(base, span);
+            return Err(format!("{}: its endpoint: {}", info.name, e.describe()));
+        }
+    };
     let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
         id,
         name: info.name.clone(),
         ep,
+        ep_object,
         unload: unload::Unload::new(OPENERS),
     }));
     {

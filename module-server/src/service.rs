@@ -36,17 +36,38 @@ pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpo
         why
     };
     let id = sessions::insert(shared.id, holder).ok_or_else(|| undo(String::from("too many sessions")))?;
-    let Some(slot) = cspace::alloc() else {
-        sessions::remove(id);
-        return Err(undo(String::from("the module server's CNode is full")));
-    };
-    if let Err(e) = shared.ep.mint_to(slot, Rights::WRITE | Rights::GRANT, id) {
-        cspace::free(slot);
-        sessions::remove(id);
-        return Err(undo(format!("{name}: cannot mint a session capability: {}", e.describe())));
+    match mint_session(shared, id) {
+        Ok(slot) => {
+            sessions::set_cap(id, slot);
+            Ok((id, Cap::new(slot)))
+        }
+        Err(e) => {
+            sessions::remove(id);
+            Err(undo(format!("{name}: {e}")))
+        }
     }
-    sessions::set_cap(id, slot);
-    Ok((id, Cap::new(slot)))
+}
+
+/// Mints session `id`'s capability from the module's endpoint into a new server slot, and
+/// checks that it names that endpoint: an opener that took its reference just before a forced
+/// removal mints after the removal freed the endpoint's slot, which may hold another object by
+/// then (the capability is deleted again, and the open fails).
+fn mint_session(shared: &Shared, id: u64) -> Result<CPtr, String> {
+    let slot = cspace::alloc().ok_or_else(|| String::from("the module server's CNode is full"))?;
+    let fail = |why: String| {
+        let _ = sys::cap_delete(slot);
+        cspace::free(slot);
+        why
+    };
+    shared
+        .ep
+        .mint_to(slot, Rights::WRITE | Rights::GRANT, id)
+        .map_err(|e| fail(format!("cannot mint a session capability: {}", e.describe())))?;
+    match sys::cap_info(slot) {
+        Ok(i) if i.object == shared.ep_object && i.kind == Some(abi::ObjectType::Endpoint) => Ok(slot),
+        Ok(_) => Err(fail(String::from("removed while the session was being opened"))),
+        Err(e) => Err(fail(format!("cannot check the session capability: {}", e.describe()))),
+    }
 }
 
 /// Drops one reference; completes a deferred removal if it was the last one.
@@ -60,13 +81,7 @@ fn release(shared: &'static Shared) {
 /// Closes session `id`: deletes the capability; the module's count drops.
 pub fn close(id: u64) -> Result<(), String> {
     let (module, _, cap) = sessions::remove(id).ok_or_else(|| format!("no session {id}"))?;
-    if cap != CPtr::NONE {
-        let _ = sys::cap_delete(cap);
-        cspace::free(cap);
-    }
-    if let Some(shared) = sessions::by_id(module) {
-        release(shared);
-    }
+    drop_session(module, cap);
     Ok(())
 }
 
@@ -89,8 +104,27 @@ fn remove(id: u32, forced: bool) {
     }
     loader::release_objects(&m.slots);
     pool::give_back(m.base, m.span);
+    close_held(id);
+}
+
+/// Closes every session module `id` held (it is gone or failed). Its failure cleanup and a
+/// forced removal may both run this: each session is closed once (`sessions::remove_held`).
+fn close_held(id: u32) {
     for s in registry::held_by(id) {
-        let _ = close(s);
+        let Some((module, _, cap)) = sessions::remove_held(s, id) else { continue };
+        drop_session(module, cap);
+    }
+}
+
+/// What closing a session does once it is out of the table: its capability goes, and the
+/// module's count drops.
+fn drop_session(module: u32, cap: CPtr) {
+    if cap != CPtr::NONE {
+        let _ = sys::cap_delete(cap);
+        cspace::free(cap);
+    }
+    if let Some(shared) = sessions::by_id(module) {
+        release(shared);
     }
 }
 
@@ -109,9 +143,7 @@ pub fn fail(id: u32, why: &str) {
     };
     println!("module {name} failed: {why}; its resources are released, its sessions answer errors");
     loader::release_objects(&slots);
-    for s in registry::held_by(id) {
-        let _ = close(s);
-    }
+    close_held(id);
 }
 
 /// Test hook for the window between steps 2 and 4 (`rmmod --race`): when set, the unloader
@@ -148,15 +180,43 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         }
     };
     if force {
-        let mut hook = |w: Window| {
-            if let Window::Waiting { .. } = w {
-                sys::yield_now(); // the opener may be waiting for this very core
+        // With `--race`: an opener (the shell's slot) saw the module registered before the
+        // removal and takes its reference inside the window, and mints its capability only
+        // after the removal freed the module's slots and the endpoint's slot was used again
+        // (here, deliberately, for a copy of the server's endpoint): the slow opener of issue
+        // 12, which used to mint a session to whatever that slot held next.
+        let mut seen = if RACE_HOOK.swap(false, Ordering::AcqRel) { shared.unload.enter(0).look().ok() } else { None };
+        let mut took = false;
+        let mut hook = |w: Window| match w {
+            Window::Waiting { opener: 0 } if seen.is_some() => {
+                if let Some(s) = seen.take() {
+                    s.take();
+                    took = true;
+                }
             }
+            Window::Waiting { .. } => wait_for_opener(),
+            Window::AfterUnregister | Window::AfterSync => {}
         };
         return match shared.unload.force(&mut sync, &mut hook) {
             Ok(refs) => {
                 remove(id, true);
-                Ok(format!("rmmod: {name} force-removed; {refs} references revoked"))
+                let mut late = String::new();
+                if took {
+                    let reused = sys::cap_copy(server_ep().cptr(), shared.ep.cptr()).is_ok();
+                    let opened = record_session(shared, 0);
+                    if reused {
+                        let _ = sys::cap_delete(shared.ep.cptr());
+                    }
+                    let cap = opened.and_then(sessions::get).map(|(_, _, c)| c);
+                    late = match (opened, cap) {
+                        (Some(s), Some(c)) if c != CPtr::NONE => {
+                            format!(" (late opener: session {s} HAS A CAPABILITY)")
+                        }
+                        (Some(s), _) => format!(" (late opener: session {s} without a capability)"),
+                        (None, _) => String::from(" (late opener: no session)"),
+                    };
+                }
+                Ok(format!("rmmod: {name} force-removed; {refs} references revoked{late}"))
             }
             Err(state) => Err(format!("rmmod: {name}: already {state}")),
         };
@@ -173,7 +233,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
                 race_session = record_session(shared, 0);
             }
         }
-        Window::Waiting { .. } => sys::yield_now(),
+        Window::Waiting { .. } => wait_for_opener(),
         Window::AfterUnregister | Window::AfterSync => {}
     };
     let outcome = shared.unload.unload(mode, &mut sync, &mut hook);
@@ -184,7 +244,12 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
             Err(format!("rmmod: {name}: busy: the count rose to {refs} during the unload; it stays live{raced}"))
         }
         Outcome::Deferred(refs) => {
-            Ok(format!("rmmod: {name} going: removed when its last {refs} references close{raced}"))
+            // Name who holds them: a module's sessions close only when it goes, so the removal
+            // waits for that module too.
+            let holders = REGISTRY.lock().users(id).join(", ");
+            Ok(format!(
+                "rmmod: {name} going: removed when its last {refs} references close (held by: {holders}){raced}"
+            ))
         }
         Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
         Outcome::Removed => {
@@ -194,15 +259,28 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
     }
 }
 
+/// The unloader waits for an opener to leave its critical section: it sleeps a little rather
+/// than yields, so an opener on this core runs whatever its priority (a yield lets only equal
+/// or higher priorities run: a lower-priority opener here kept the unloader spinning).
+fn wait_for_opener() {
+    urt::time::sleep_us(GRACE_SLEEP_US);
+}
+
+/// How long the unloader sleeps between looks at an opener inside its critical section.
+const GRACE_SLEEP_US: u64 = 50;
+
 /// Records a session (holder 0: the shell) for a reference already taken, with its
 /// capability; returns its id.
+/// If it cannot be recorded, the reference is dropped again (it used to be kept: the module
+/// counted a session nobody could close).
 fn record_session(shared: &'static Shared, holder: Holder) -> Option<u64> {
-    let id = sessions::insert(shared.id, holder)?;
-    let slot = cspace::alloc()?;
-    if shared.ep.mint_to(slot, Rights::WRITE | Rights::GRANT, id).is_ok() {
-        sessions::set_cap(id, slot);
-    } else {
-        cspace::free(slot);
+    let Some(id) = sessions::insert(shared.id, holder) else {
+        release(shared);
+        return None;
+    };
+    match mint_session(shared, id) {
+        Ok(slot) => sessions::set_cap(id, slot),
+        Err(e) => println!("error: {}: session {id} has no capability: {e}", shared.name),
     }
     Some(id)
 }

@@ -3,7 +3,9 @@
 //! takes — the race of the seed's protocol is really there, and `unload::Unload` makes it safe.
 
 use abi::CPtr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
+pub use unload::sessions::Holder;
+use unload::sessions::Table;
 use unload::Unload;
 use urt::cap::{Cap, Endpoint};
 
@@ -16,6 +18,10 @@ pub struct Shared {
     pub name: alloc::string::String,
     /// The original endpoint capability; sessions are minted from it.
     pub ep: Cap<Endpoint>,
+    /// The kernel's id of that endpoint (`CapInfo`): a session capability minted from `ep` must
+    /// name it (a forced removal frees the slot, which may hold another object by the time a
+    /// slow opener mints from it).
+    pub ep_object: u64,
     /// The protocol state: registered or not, and the reference count.
     pub unload: Unload,
 }
@@ -65,51 +71,39 @@ pub fn by_id(id: u32) -> Option<&'static Shared> {
     published().find(|s| s.id == id)
 }
 
-/// A session record: `module id << 32 | holder` (holder 0: the shell, else a module id),
-/// with bit 63 set while valid; and the capability slot the server holds for it.
-static RECORDS: [AtomicU64; SESSIONS] = [const { AtomicU64::new(0) }; SESSIONS];
-static CAPS: [AtomicU64; SESSIONS] = [const { AtomicU64::new(u64::MAX) }; SESSIONS];
-const VALID: u64 = 1 << 63;
+/// The session table (`unload::sessions`, loom-checked): one compare-and-swap per change.
+static TABLE: spin::Once<Table> = spin::Once::new();
 
-/// Who holds a session: 0 the shell, else the holding module's id.
-pub type Holder = u32;
+fn table() -> &'static Table {
+    TABLE.call_once(|| Table::new(SESSIONS))
+}
 
 /// Records a session; returns its id (index + 1: a non-zero badge).
 pub fn insert(module: u32, holder: Holder) -> Option<u64> {
-    let value = VALID | (u64::from(module) << 32) | u64::from(holder);
-    RECORDS
-        .iter()
-        .position(|r| r.compare_exchange(0, value, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-        .map(|i| i as u64 + 1)
+    table().insert(module, holder)
 }
 
 /// Sets the capability of session `id` (`CPtr::NONE`: held in a module's CNode).
 pub fn set_cap(id: u64, cap: CPtr) {
-    if let Some(c) = CAPS.get(id as usize - 1) {
-        c.store(cap.0, Ordering::Release);
-    }
+    table().set_cap(id, cap.0);
 }
 
 /// Session `id`: (module, holder, capability).
 pub fn get(id: u64) -> Option<(u32, Holder, CPtr)> {
-    let i = usize::try_from(id.checked_sub(1)?).ok()?;
-    let v = RECORDS.get(i)?.load(Ordering::Acquire);
-    (v & VALID != 0).then(|| ((v >> 32) as u32 & 0x7fff_ffff, v as u32, CPtr(CAPS[i].load(Ordering::Acquire))))
+    table().get(id).map(|s| (s.module, s.holder, CPtr(s.cap)))
 }
 
-/// Removes session `id`; returns what it was.
+/// Removes session `id`; returns what it was to the one caller that removed it.
 pub fn remove(id: u64) -> Option<(u32, Holder, CPtr)> {
-    let found = get(id)?;
-    let i = id as usize - 1;
-    let cap = CAPS[i].swap(u64::MAX, Ordering::AcqRel);
-    RECORDS[i].store(0, Ordering::Release);
-    Some((found.0, found.1, CPtr(cap)))
+    table().remove(id).map(|s| (s.module, s.holder, CPtr(s.cap)))
+}
+
+/// Removes session `id` only if `holder` holds it (the cleanup of a holder that is gone).
+pub fn remove_held(id: u64, holder: Holder) -> Option<(u32, Holder, CPtr)> {
+    table().remove_held(id, holder).map(|s| (s.module, s.holder, CPtr(s.cap)))
 }
 
 /// Every open session: (id, module, holder).
 pub fn all() -> impl Iterator<Item = (u64, u32, Holder)> {
-    RECORDS.iter().enumerate().filter_map(|(i, r)| {
-        let v = r.load(Ordering::Acquire);
-        (v & VALID != 0).then(|| (i as u64 + 1, (v >> 32) as u32 & 0x7fff_ffff, v as u32))
-    })
+    table().all()
 }

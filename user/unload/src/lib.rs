@@ -60,6 +60,7 @@ extern crate alloc;
 #[cfg(all(test, not(loom)))]
 extern crate std;
 
+pub mod sessions;
 mod sync;
 
 use alloc::boxed::Box;
