@@ -41,6 +41,7 @@ fn cdt_error(e: CdtError) -> Error {
         CdtError::DestinationOccupied => Error::SlotOccupied,
         CdtError::RightsEscalation => Error::InsufficientRights,
         CdtError::AlreadyBadged | CdtError::SameSlot | CdtError::NoSuchSlot => Error::InvalidArgument,
+        CdtError::NoMemory => Error::NoMemory,
     }
 }
 
@@ -200,7 +201,17 @@ impl Kernel {
     /// unmapped, objects destroyed) before the next: one step is the longest the kernel runs
     /// with an interrupt waiting.
     pub fn cap_revoke(&mut self, cspace: Option<ObjId>, cptr: u64, me: ObjId) -> Result<Option<u64>, Error> {
-        let f = self.lookup(cspace, cptr)?;
+        let f = match self.lookup(cspace, cptr) {
+            Ok(f) => f,
+            Err(e) => {
+                // A redo whose slot went meanwhile ends here: its count must not reach a later
+                // call's result.
+                if let Some(t) = self.objects.tcb_mut(me) {
+                    t.revoked = 0;
+                }
+                return Err(e);
+            }
+        };
         let mut count = 0u64;
         // One buffer for all steps: a step removes at most REVOKE_STEP capabilities.
         let mut removed = Removed { caps: Vec::with_capacity(REVOKE_STEP), dead_objects: Vec::new() };
@@ -243,7 +254,7 @@ impl Kernel {
             Some(p) if p >> 16 == f.slot >> 16 => u64::from(slot_index(p)),
             _ => u64::MAX,
         };
-        let descendants = self.cdt.count_descendants(f.slot) as u64;
+        let descendants = self.cdt.descendants(f.slot).take(abi::CAP_INFO_DESCENDANTS_MAX).count() as u64;
         Ok([kind as u64 | u64::from(f.cap.rights.0) << 8, f.cap.badge, f.obj.0, descendants, parent, waiting, detail])
     }
 
@@ -280,6 +291,11 @@ impl Kernel {
                 return Err(Error::NoMemory);
             }
         }
+        // A full object table grows by a chunk (each object's charge covers its entry); a heap
+        // with no block for it is an error, not a failed allocation.
+        if self.objects.needs_chunk() && !self.objects.grow() {
+            return Err(Error::NoMemory);
+        }
         let object = match kind {
             ObjectType::Quota => Object::Quota(Quota { frames: size, bytes }),
             ObjectType::Tcb => Object::Tcb(Box::new(Tcb::new(core))),
@@ -296,8 +312,16 @@ impl Kernel {
         self.objects.entry_mut(quota.obj).expect("live").holds += 1;
         let obj = self.objects.insert(object, Some(Charge { quota: quota.obj, frames: f, bytes: b }));
         if kind == ObjectType::CNode {
-            // Its slots: derivation-tree nodes, paid for by the charge above.
-            self.cdt.add_space(u64::from(obj.index()), 1 << size).expect("a new object's index has no space");
+            // Its slots: derivation-tree nodes, paid for by the charge above. The heap may have
+            // no block that big even so: then the CNode is unmade and the quota refunded.
+            if self.cdt.add_space(u64::from(obj.index()), 1 << size).is_err() {
+                self.objects.remove(obj);
+                let qq = self.objects.quota_mut(quota.obj).expect("live");
+                qq.frames += f;
+                qq.bytes += b;
+                self.objects.entry_mut(quota.obj).expect("live").holds -= 1;
+                return Err(Error::NoMemory);
+            }
         }
         self.install(dst, obj, Some(quota.slot));
         Ok(())
@@ -355,6 +379,12 @@ impl Kernel {
             f.code_synced = true;
         }
         let charge = self.objects.entry(vs).ok_or(Error::InvalidCapability)?.charge;
+        if let Some(c) = charge {
+            // The mapping's records are paid by the VSpace's quota while it exists.
+            if self.objects.quota_mut(c.quota).is_none_or(|q| q.bytes < charge::MAPPING_BYTES) {
+                return Err(Error::NoMemory);
+            }
+        }
         // At most three tables can be needed below the root.
         let budget = match charge {
             Some(c) => self.objects.quota_mut(c.quota).map_or(0, |q| q.frames.min(3)),
@@ -380,6 +410,14 @@ impl Kernel {
             }
         }
         r?;
+        if let Some(c) = charge {
+            if let Some(q) = self.objects.quota_mut(c.quota) {
+                q.bytes -= charge::MAPPING_BYTES;
+            }
+            if let Some(e) = self.objects.entry_mut(vs).and_then(|e| e.charge.as_mut()) {
+                e.bytes += charge::MAPPING_BYTES;
+            }
+        }
         let f = self.objects.frame_mut(frame).expect("checked above");
         if writable {
             f.writable += 1;
@@ -396,6 +434,14 @@ impl Kernel {
     /// and the frame's count of writable or executable mappings with it.
     fn forget_mapping(&mut self, slot: Slot) -> Option<Mapping> {
         let m = self.mappings.remove(&slot)?;
+        // The VSpace's quota gets the mapping's bytes back.
+        if let Some(c) = self.objects.entry_mut(m.vspace).and_then(|e| e.charge.as_mut()) {
+            c.bytes -= charge::MAPPING_BYTES;
+            let q = c.quota;
+            if let Some(q) = self.objects.quota_mut(q) {
+                q.bytes += charge::MAPPING_BYTES;
+            }
+        }
         if let Some(f) = self.objects.frame_mut(m.frame) {
             match m.access {
                 Access::ReadWrite => f.writable -= 1,

@@ -168,7 +168,9 @@ fn build(
 ) -> Result<(Cap<Endpoint>, Cap<Tcb>), String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
-    let bytes_needed = 64 * 1024 + OWN_BYTES;
+                                                           // Objects, the CNode's slots, and the records of every page it maps (image, stack, IPC
+                                                           // buffer).
+    let bytes_needed = 64 * 1024 + OWN_BYTES + (pages + STACK_PAGES + 1) * abi::charge::MAPPING_BYTES;
     let mut take = || -> Result<CPtr, String> {
         let s = slot()?;
         slots.push(s);

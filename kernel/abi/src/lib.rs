@@ -176,7 +176,7 @@ pub enum Syscall {
     CapRevoke = 22,
     /// Describes the capability in `a0`: `r1` = [`ObjectType`] | rights << 8, `r2` = badge,
     /// `r3` = object id (the same for every capability to one object), `r4` = number of
-    /// capabilities derived from it (all depths), `r5` = its parent's slot index if the parent
+    /// capabilities derived from it (all depths; at most [`CAP_INFO_DESCENDANTS_MAX`]), `r5` = its parent's slot index if the parent
     /// is in the same CNode, else `u64::MAX`, `r6` = what waits on the object now: for an
     /// endpoint, the threads queued to send (callers not yet received); for a notification, the
     /// threads waiting; for a thread, 1 if it has received a `Call` it has not answered yet
@@ -692,11 +692,20 @@ pub mod charge {
     /// Bytes per VSpace; its root table is one frame, and every further page table one more,
     /// charged when a mapping needs it.
     pub const VSPACE_BYTES: u64 = 512;
-    /// Bytes per frame (its mapping record); plus the frame itself.
-    pub const FRAME_BYTES: u64 = 128;
+    /// Bytes per frame (its object record); plus the frame itself. The smallest charge: every
+    /// object's covers its entry in the kernel's object table (checked when the kernel builds).
+    pub const FRAME_BYTES: u64 = 176;
+    /// Bytes per mapping of a frame capability (the kernel's mapping records), charged to the
+    /// VSpace's quota while the mapping exists.
+    pub const MAPPING_BYTES: u64 = 128;
+
     /// Bytes per quota.
     pub const QUOTA_BYTES: u64 = 256;
 }
+
+/// [`Syscall::CapInfo`] counts descendants up to this many (a count of it means "at least"):
+/// the count walks the tree under the kernel lock, so it is bounded.
+pub const CAP_INFO_DESCENDANTS_MAX: usize = 65_536;
 
 /// Largest CNode: 2^12 slots.
 pub const CNODE_MAX_RADIX: u64 = 12;

@@ -63,6 +63,8 @@ pub enum CdtError {
     SameSlot,
     /// The destination is in no space, or past the end of its space.
     NoSuchSlot,
+    /// The kernel heap has no block for a new space.
+    NoMemory,
 }
 
 /// One slot: its capability (if `used`) and its links in the tree.
@@ -126,12 +128,18 @@ impl Cdt {
             return Err(CdtError::NoSuchSlot);
         }
         if self.spaces.len() <= i {
+            self.spaces.try_reserve(i + 1 - self.spaces.len()).map_err(|_| CdtError::NoMemory)?;
             self.spaces.resize_with(i + 1, || None);
         }
         if self.spaces[i].is_some() {
             return Err(CdtError::DestinationOccupied);
         }
-        self.spaces[i] = Some(alloc::vec![EMPTY; len].into_boxed_slice());
+        // The quota paid for the bytes, but the heap may have no contiguous block left: an
+        // error, not a failed allocation.
+        let mut nodes = Vec::new();
+        nodes.try_reserve_exact(len).map_err(|_| CdtError::NoMemory)?;
+        nodes.resize(len, EMPTY);
+        self.spaces[i] = Some(nodes.into_boxed_slice());
         Ok(())
     }
 
@@ -369,11 +377,15 @@ impl Cdt {
         if first == NIL {
             return;
         }
+        // Children of an original (an object made from a quota) name that object, not the
+        // quota they now hang from: they take over its originality.
+        let original = self.n(slot).original;
         let mut last = first;
         let mut c = first;
         while c != NIL {
             let child = self.n(c);
             child.parent = to;
+            child.original |= original;
             last = c;
             c = child.next;
         }
@@ -557,20 +569,12 @@ impl Cdt {
         if counts != self.refs {
             return Err("reference counts disagree with the slots");
         }
-        // No cycles: walking up from any slot ends within the number of slots.
-        for space in self.spaces.iter().flatten() {
-            for n in space.iter().filter(|n| n.used) {
-                let mut cur = n.parent;
-                for _ in 0..=self.len {
-                    if cur == NIL {
-                        break;
-                    }
-                    cur = self.node(cur).map_or(NIL, |p| p.parent);
-                }
-                if cur != NIL {
-                    return Err("cycle in the tree");
-                }
-            }
+        // No cycles: every capability is reached from a root (a capability on a cycle has no
+        // root above it). The child lists were checked to end above, so the walks do.
+        let reached: usize =
+            self.slots().filter(|s| self.parent(*s).is_none()).map(|r| 1 + self.count_descendants(r)).sum();
+        if reached != self.len {
+            return Err("cycle in the tree");
         }
         Ok(())
     }
@@ -912,6 +916,7 @@ mod properties {
     #[derive(Clone, Debug)]
     enum Op {
         Create(Slot),
+        CreateFrom(Slot, Slot),
         Copy(Slot, Slot),
         Mint(Slot, Slot, u8, u64),
         Move(Slot, Slot),
@@ -924,6 +929,7 @@ mod properties {
         let s = 0u64..24;
         prop_oneof![
             s.clone().prop_map(Op::Create),
+            (s.clone(), s.clone()).prop_map(|(a, b)| Op::CreateFrom(a, b)),
             (s.clone(), s.clone()).prop_map(|(a, b)| Op::Copy(a, b)),
             (s.clone(), s.clone(), 0u8..16, 0u64..3).prop_map(|(a, b, r, g)| Op::Mint(a, b, r, g)),
             (s.clone(), s.clone()).prop_map(|(a, b)| Op::Move(a, b)),
@@ -946,6 +952,11 @@ mod properties {
                     Op::Create(s) => {
                         next_object += 1;
                         t.insert_original(s, Cap { object: next_object, rights: Rights::ALL, badge: 0 })
+                    }
+                    // An object made from the quota capability in `q`.
+                    Op::CreateFrom(q, s) => {
+                        next_object += 1;
+                        t.insert_child(q, s, Cap { object: next_object, rights: Rights::ALL, badge: 0 })
                     }
                     Op::Copy(a, b) => t.copy(a, b),
                     Op::Mint(a, b, r, g) => t.mint(a, b, Rights(r), g),

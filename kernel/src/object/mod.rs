@@ -165,20 +165,24 @@ pub struct Entry {
     pub capless: bool,
 }
 
-/// Entries per slab chunk.
+/// Entries per slab chunk (a power of two: finding an entry is a shift and a mask).
 const CHUNK: usize = 256;
 
-// Every object's charge pays for its slab entry, its CNode-space pointer in the derivation tree
-// and its place in the free list (the smallest charge is a frame's).
+/// Heap bytes a chunk really takes: the buddy allocator rounds a block up to a power of two.
+const CHUNK_BLOCK: usize = (CHUNK * core::mem::size_of::<Entry>()).next_power_of_two();
+
+// Every object's charge (the smallest is a frame's) covers its share of a chunk block, its room
+// in the free list and its pointer in the derivation tree's list of spaces (those two vectors
+// may double, so twice).
 const _: () =
-    assert!((core::mem::size_of::<Entry>() + 2 * core::mem::size_of::<usize>() + 4) as u64 <= abi::charge::FRAME_BYTES);
+    assert!(CHUNK_BLOCK / CHUNK + 2 * (4 + 2 * core::mem::size_of::<usize>()) <= abi::charge::FRAME_BYTES as usize);
 
 /// The object table: a slab in chunks of [`CHUNK`] entries. It grows a chunk at a time and
 /// never moves an entry (no doubling, no copy of the whole table under the kernel lock); a
 /// freed entry is reused, with its generation bumped so stale ids do not match.
 #[derive(Default)]
 pub struct Objects {
-    chunks: Vec<Box<[Entry]>>,
+    chunks: Vec<Box<[Entry; CHUNK]>>,
     len: usize,
     free: Vec<u32>,
 }
@@ -189,15 +193,9 @@ impl Objects {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                if self.len == self.chunks.len() * CHUNK {
-                    let chunk = (0..CHUNK).map(|_| Entry {
-                        generation: 0,
-                        object: None,
-                        charge: None,
-                        holds: 0,
-                        capless: false,
-                    });
-                    self.chunks.push(chunk.collect());
+                if self.needs_chunk() {
+                    // Boot objects only: `Create` grows the table first (or fails cleanly).
+                    assert!(self.grow(), "no kernel heap for the object table at boot");
                 }
                 self.len += 1;
                 u32::try_from(self.len - 1).expect("fewer than 2^32 objects")
@@ -240,14 +238,38 @@ impl Objects {
         self.slot(index as usize).filter(|e| e.object.is_some())
     }
 
+    /// True if the next [`Objects::insert`] needs a new chunk.
+    pub fn needs_chunk(&self) -> bool {
+        self.free.is_empty() && self.len == self.chunks.len() * CHUNK
+    }
+
+    /// Adds a chunk of free entries (and room in the free list for them); false if the heap has
+    /// no block for it (nothing changes).
+    pub fn grow(&mut self) -> bool {
+        let mut chunk = Vec::new();
+        let room = (self.chunks.len() + 1) * CHUNK;
+        if chunk.try_reserve_exact(CHUNK).is_err()
+            || self.chunks.try_reserve(1).is_err()
+            || self.free.try_reserve(room.saturating_sub(self.free.len())).is_err()
+        {
+            return false;
+        }
+        chunk.extend((0..CHUNK).map(|_| Entry { generation: 0, object: None, charge: None, holds: 0, capless: false }));
+        let Ok(chunk) = Box::<[Entry; CHUNK]>::try_from(chunk.into_boxed_slice()) else { return false };
+        self.chunks.push(chunk);
+        true
+    }
+
+    /// The entry at `index` (entries past `len` in the last chunk are free: no object, so no
+    /// id matches them).
     #[inline]
     fn slot(&self, index: usize) -> Option<&Entry> {
-        (index < self.len).then(|| &self.chunks[index / CHUNK][index % CHUNK])
+        Some(&self.chunks.get(index / CHUNK)?[index % CHUNK])
     }
 
     #[inline]
     fn slot_mut(&mut self, index: usize) -> Option<&mut Entry> {
-        (index < self.len).then(|| &mut self.chunks[index / CHUNK][index % CHUNK])
+        Some(&mut self.chunks.get_mut(index / CHUNK)?[index % CHUNK])
     }
 
     /// A live object.

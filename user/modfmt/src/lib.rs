@@ -19,3 +19,4 @@ pub mod archive;
 pub mod corpus;
 pub mod elf;
 pub mod modinfo;
+pub mod untrusted;
