@@ -162,6 +162,7 @@ commands:
   force-probe     force-unload 'spinner' while one call is in progress in it and one queued
   busy-probe      call 'hello' while 'spinner' is inside a call that never ends, then remove it
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
+  soak [N] [SEED]    N load/open/call/close/unload cycles over the shipped modules (1000), figures must come back
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 
@@ -240,6 +241,10 @@ fn shell() {
             "probe" => stress::probe(),
             "force-probe" => stress::force_probe(),
             "busy-probe" => stress::busy_probe(),
+            "soak" => {
+                let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
+                stress::soak(n, words.next().and_then(|w| w.parse().ok()).unwrap_or(1));
+            }
             "bench-modules" => stress::bench_modules(words.next().and_then(|w| w.parse().ok()).unwrap_or(20)),
             "panic" => {
                 let e = sys::debug_panic();

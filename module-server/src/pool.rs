@@ -30,6 +30,11 @@ fn next_random() -> u64 {
     x
 }
 
+/// Module address slots in use (a leak check).
+pub fn used_count() -> usize {
+    USED.iter().filter(|u| u.load(Ordering::Relaxed)).count()
+}
+
 /// A free slot for a module spanning `pages` pages: its base address.
 pub fn take(pages: u64) -> Option<u64> {
     if pages * PAGE_SIZE > SLOT_BYTES {

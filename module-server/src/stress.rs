@@ -598,3 +598,114 @@ pub fn force_probe() {
         );
     }
 }
+
+/// One soak case: modules to load first (in order), the module to use, a request and the start
+/// of the answer it must give.
+struct SoakCase {
+    deps: &'static [&'static str],
+    module: &'static str,
+    request: &'static str,
+    answer: &'static str,
+}
+
+/// Every shipped module that answers calls (`crash` and `intruder` are hostile on purpose; the
+/// fault and authority scenarios cover them).
+const SOAK_CASES: [SoakCase; 5] = [
+    SoakCase { deps: &[], module: "hello", request: "soak", answer: "hello, soak!" },
+    SoakCase { deps: &[], module: "kv", request: "set soak 1", answer: "" },
+    SoakCase { deps: &["hello"], module: "greeter", request: "soak", answer: "greeter relays: hello, soak!" },
+    SoakCase { deps: &[], module: "buffer", request: "write soak", answer: "wrote 4 bytes" },
+    SoakCase { deps: &[], module: "spinner", request: "spin 0", answer: "" },
+];
+
+/// The figures a soak must end with: the kernel's (once nothing is dying), the server's
+/// sessions and modules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Figures {
+    free_frames: u64,
+    cap_slots: u64,
+    mappings: u64,
+    objects: [u64; 9],
+    sessions: usize,
+    modules: usize,
+    /// The server's own CNode slots in use, and module address slots in use.
+    server_slots: u32,
+    pool_slots: usize,
+}
+
+fn figures() -> Result<Figures, alloc::string::String> {
+    time::wait_for(20_000, || sys::kernel_check().is_ok_and(|s| s.dying == 0));
+    let s = sys::kernel_check().map_err(|e| alloc::format!("the kernel's figures: {}", e.describe()))?;
+    if s.violations != 0 {
+        return Err(alloc::format!("the kernel's self-check found {} broken invariants", s.violations));
+    }
+    Ok(Figures {
+        free_frames: s.free_frames,
+        cap_slots: s.cap_slots,
+        mappings: s.mappings,
+        objects: s.objects,
+        sessions: sessions::all().count(),
+        modules: REGISTRY.lock().modules.len(),
+        server_slots: urt::cspace::used_count(),
+        pool_slots: crate::pool::used_count(),
+    })
+}
+
+/// One load/open/call/close/unload cycle of `case`.
+fn soak_cycle(case: &SoakCase) -> Result<(), alloc::string::String> {
+    for d in case.deps {
+        loader::insmod(d)?;
+    }
+    loader::insmod(case.module)?;
+    let (id, cap) = service::open(case.module, 0, 0)?;
+    let mut buf = [0u8; modsdk::TEXT_MAX];
+    let answer = sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, case.request), CPtr::NONE)
+        .map_err(|e| alloc::format!("{}: call: {}", case.module, e.describe()))
+        .map(|got| (got.msg.label, alloc::string::String::from(modsdk::message_text(&got.msg, &mut buf))));
+    service::close(id)?;
+    let (label, text) = answer?;
+    if label != modsdk::TEXT || !text.starts_with(case.answer) {
+        return Err(alloc::format!("{}: asked {:?}, answered {text:?}", case.module, case.request));
+    }
+    service::rmmod(case.module, Mode::Busy, false)?;
+    for d in case.deps.iter().rev() {
+        service::rmmod(d, Mode::Busy, false)?;
+    }
+    Ok(())
+}
+
+/// `soak N [SEED]`: N load/open/call/close/unload cycles over every shipped module that answers
+/// (seeded order), then the kernel's and the server's figures must be exactly where they were.
+/// Needs no module loaded at the start.
+pub fn soak(n: u64, seed: u64) {
+    let before = match figures() {
+        Ok(f) => f,
+        Err(e) => return println!("error: soak: {e}"),
+    };
+    if before.modules != 0 {
+        return println!("error: soak: unload every module first ({} loaded)", before.modules);
+    }
+    println!("soak: {n} cycles over {} modules, seed {seed}", SOAK_CASES.len());
+    let hz = sys::system_info(InfoKey::CounterHz).unwrap_or(1).max(1);
+    let start = time::ticks();
+    let mut next_progress = start + PROGRESS_SECONDS * hz;
+    let mut rng = seed | 1;
+    for i in 0..n {
+        let case = &SOAK_CASES[(xorshift(&mut rng) % SOAK_CASES.len() as u64) as usize];
+        if let Err(e) = soak_cycle(case) {
+            return println!("error: soak: cycle {i} ({}): {e}", case.module);
+        }
+        if time::ticks() >= next_progress {
+            println!("soak: {} of {n} cycles", i + 1);
+            next_progress += PROGRESS_SECONDS * hz;
+        }
+    }
+    let secs = (time::ticks() - start) / hz;
+    match figures() {
+        Ok(after) if after == before => {
+            println!("soak ok: {n} cycles in {secs} s, figures back to where they were: {before:?}")
+        }
+        Ok(after) => println!("soak FAILED: after {n} cycles the figures moved: before {before:?}, after {after:?}"),
+        Err(e) => println!("soak FAILED: {e}"),
+    }
+}

@@ -233,6 +233,8 @@ fn refuses_bad_rights_and_entry() {
     assert_eq!(refused(|b| put_u32(b, phdr(1) + P_FLAGS, 4)), ElfError::NoExecutableSegment);
     assert_eq!(refused(|b| put_u64(b, 24, DATA)), ElfError::EntryNotExecutable(DATA));
     assert_eq!(refused(|b| put_u64(b, 24, TEXT + TEXT_LEN)), ElfError::EntryNotExecutable(TEXT + TEXT_LEN));
+    assert_eq!(refused(|b| put_u64(b, 24, TEXT + 3)), ElfError::MisalignedEntry(TEXT + 3));
+    assert_eq!(refused(|b| put_u64(b, 24, TEXT + TEXT_LEN - 2)), ElfError::MisalignedEntry(TEXT + TEXT_LEN - 2));
 }
 
 /// File offset of field `field` of relocation `index`.

@@ -56,6 +56,11 @@ pub fn alloc() -> Option<CPtr> {
     None
 }
 
+/// How many root-CNode slots [`alloc`] has handed out and not had back (a leak check).
+pub fn used_count() -> u32 {
+    USED.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
+}
+
 /// Returns a root-CNode slot from [`alloc`] (it must be empty by now).
 pub fn free(slot: CPtr) {
     let (outer, index) = slot.split();

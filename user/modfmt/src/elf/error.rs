@@ -149,8 +149,11 @@ pub enum ElfError {
     },
     /// No PT_LOAD is executable.
     NoExecutableSegment,
-    /// The entry point is not inside an executable PT_LOAD.
+    /// The entry point is not inside an executable PT_LOAD (with room for one instruction).
     EntryNotExecutable(u64),
+    /// The entry point is not 4-byte aligned (every A64 instruction is): the module's thread
+    /// would fault on its first fetch.
+    MisalignedEntry(u64),
     /// The file has relocation sections but no dynamic table (PT_DYNAMIC) pointing at them.
     RelocationsWithoutDynamic,
     /// A dynamic-table relocation table does not lie inside a PT_LOAD's file bytes.
@@ -298,6 +301,9 @@ impl fmt::Display for ElfError {
             Self::NoExecutableSegment => write!(f, "no executable segment"),
             Self::EntryNotExecutable(entry) => {
                 write!(f, "entry point {entry:#x} is not inside an executable segment")
+            }
+            Self::MisalignedEntry(entry) => {
+                write!(f, "entry point {entry:#x} is not 4-byte aligned (A64 instructions are)")
             }
             Self::RelocationsWithoutDynamic => {
                 write!(f, "has relocation sections but no dynamic table (PT_DYNAMIC) to find them")

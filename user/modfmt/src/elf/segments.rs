@@ -95,7 +95,12 @@ fn check_one(index: usize, ph: &ProgramHeader, len: u64, limits: &Limits) -> Res
 
 /// Checks that `entry` lies inside an executable segment.
 pub(super) fn check_entry(segments: &[Segment], entry: u64) -> Result<(), ElfError> {
-    let inside = |s: &&Segment| s.vaddr <= entry && entry - s.vaddr < s.memsz;
+    // Found by `just fuzz-elf`: an entry at 0xf7 inside the text was accepted.
+    if !entry.is_multiple_of(4) {
+        return Err(ElfError::MisalignedEntry(entry));
+    }
+    // The whole first instruction inside the segment.
+    let inside = |s: &&Segment| s.vaddr <= entry && s.memsz >= 4 && entry - s.vaddr <= s.memsz - 4;
     match segments.iter().filter(|s| s.rights == Rights::ReadExec).find(inside) {
         Some(_) => Ok(()),
         None => Err(ElfError::EntryNotExecutable(entry)),
