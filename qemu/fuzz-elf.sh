@@ -18,6 +18,8 @@ fuzz=user/modfmt/fuzz
 corpus=target/fuzz-corpus/$target
 artifacts=target/fuzz-artifacts/$target
 mkdir -p "$corpus" "$artifacts"
+# Crashes of earlier runs are already kept in the regression corpus: count only this run's.
+rm -f "$artifacts"/crash-* "$artifacts"/oom-* "$artifacts"/timeout-* "$artifacts"/leak-*
 # Seeds: every shipped module and bad ELF (built by `just build`), and the archive itself.
 if [ "$target" = elf ]; then
     for f in target/archive/*; do [ -f "$f" ] && cp -n "$f" "$corpus/seed-$(basename "$f")"; done

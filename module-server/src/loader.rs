@@ -21,6 +21,7 @@ use abi::{CPtr, Error, Registers, Rights, PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use modfmt::elf::{self, Limits, Plan};
 use modsdk::slot;
 use urt::cap::{CNode, Cap, Endpoint, Frame, Quota, Tcb, VSpace, BOOT_QUOTA, ROOT_VSPACE};
@@ -32,6 +33,28 @@ pub const STACK_PAGES: u64 = 4;
 /// Frames and kernel bytes a module may spend itself (its own quota, e.g. for shared buffers).
 const OWN_FRAMES: u64 = 16;
 const OWN_BYTES: u64 = 16 * 1024;
+
+/// The failure-injection test hook (`insmod-sweep`): when non-zero, the load fails at its
+/// step number `FAIL_AT` (every kernel call and slot allocation along the load path is a step),
+/// as if that call had been refused. 0: off.
+pub static FAIL_AT: AtomicU64 = AtomicU64::new(0);
+/// Steps taken by the load in progress (counted only while the hook is on).
+pub static STEPS: AtomicU64 = AtomicU64::new(0);
+/// What an injected failure says.
+pub const INJECTED: &str = "injected failure";
+
+/// One step of the load path: fails if it is the one the test hook picked.
+fn step(what: &str) -> Result<(), String> {
+    let at = FAIL_AT.load(Ordering::Relaxed);
+    if at == 0 {
+        return Ok(());
+    }
+    let n = STEPS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == at {
+        return Err(format!("{INJECTED} at step {n} ({what})"));
+    }
+    Ok(())
+}
 
 /// Finds the archive entry `name` names: a file name, or a module name from `.modinfo`.
 pub fn find(name: &str) -> Option<(String, &'static [u8])> {
@@ -89,12 +112,12 @@ pub fn insmod(name: &str) -> Result<String, String> {
             return Err(format!("{}: {e}", info.name));
         }
     };
-    let ep_object = match ep.info() {
+    let ep_object = match step("endpoint id").and_then(|()| ep.info().map_err(|e| e.describe().into())) {
         Ok(i) => i.object,
         Err(e) => {
             release_objects(&slots);
             pool::give_back(base, span);
-            return Err(format!("{}: its endpoint: {}", info.name, e.describe()));
+            return Err(format!("{}: its endpoint: {e}", info.name));
         }
     };
     let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
@@ -121,23 +144,34 @@ pub fn insmod(name: &str) -> Result<String, String> {
             shared,
         });
     }
-    // Wait until it serves: its init (and dependency sessions) are done.
-    match sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE) {
-        Ok(_) => {
-            if let Some(m) = REGISTRY.lock().by_id_mut(id) {
-                m.loading = false;
-            }
-            if !sessions::publish(shared) {
-                crate::fail(id, "too many modules");
-                return Err(format!("{}: too many modules loaded", info.name));
-            }
-            Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
-        }
-        Err(e) => {
-            crate::fail(id, "did not start");
-            Err(format!("{}: failed while starting: {}", info.name, e.describe()))
-        }
+    // Wait until it serves: its init (and dependency sessions) are done. A failure from here
+    // on tears the module down and takes it off the list again: the registry is as it was.
+    let undo = |why: &str| {
+        crate::fail(id, why);
+        crate::service::remove_failed_id(id);
+    };
+    let started = step("ping").and_then(|()| {
+        sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE).map_err(|e| String::from(e.describe()))
+    });
+    if let Err(e) = started {
+        undo("did not start");
+        return Err(format!("{}: failed while starting: {e}", info.name));
     }
+    if let Some(m) = REGISTRY.lock().by_id_mut(id) {
+        m.loading = false;
+    }
+    let published = step("publish").and_then(|()| {
+        if sessions::publish(shared) {
+            Ok(())
+        } else {
+            Err(format!("too many modules loaded (at most {})", sessions::MODULES))
+        }
+    });
+    if let Err(e) = published {
+        undo("not published");
+        return Err(format!("{}: {e}", info.name));
+    }
+    Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
 }
 
 /// Deletes what a failed build made.
@@ -176,10 +210,15 @@ fn build(
         slots.push(s);
         Ok(s)
     };
+    step("quota")?;
     let q = BOOT_QUOTA.create_quota(take()?, frames, bytes_needed).map_err(|e| kerr("quota", e))?;
+    step("cnode")?;
     let cnode: Cap<CNode> = q.create(take()?, modsdk::MODULE_CNODE_RADIX).map_err(|e| kerr("cnode", e))?;
+    step("vspace")?;
     let vspace: Cap<VSpace> = q.create(take()?, 0).map_err(|e| kerr("vspace", e))?;
+    step("tcb")?;
     let tcb: Cap<Tcb> = q.create(take()?, 0).map_err(|e| kerr("tcb", e))?;
+    step("endpoint")?;
     let ep: Cap<Endpoint> = q.create(take()?, 0).map_err(|e| kerr("endpoint", e))?;
 
     // The image, relocated for `base`, into frames.
@@ -189,12 +228,17 @@ fn build(
     // from it with one sync per window (not one per page) and mapped into the module.
     let image_frames: Vec<(u64, Cap<Frame>, Rights)> = (0..pages)
         .filter_map(|page| rights_of_page(plan, page).map(|r| (page, r))) // skip gaps between segments
-        .map(|(page, rights)| Ok((page, q.create(take()?, 0).map_err(|e| kerr("frame", e))?, rights)))
+        .map(|(page, rights)| {
+            step("image frame")?;
+            Ok((page, q.create(take()?, 0).map_err(|e| kerr("frame", e))?, rights))
+        })
         .collect::<Result<_, String>>()?;
     for chunk in image_frames.chunks(64) {
+        step("window")?;
         let window = vm::Range::alloc(chunk.len() as u64).map_err(|e| kerr("window", e))?;
         for (i, (page, f, _)) in chunk.iter().enumerate() {
             let at = window.va + i as u64 * PAGE_SIZE;
+            step("map into the window")?;
             f.map(ROOT_VSPACE, at, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
             let from = (page * PAGE_SIZE) as usize;
             let bytes = &image[from..(from + PAGE_SIZE as usize).min(image.len())];
@@ -202,14 +246,18 @@ fn build(
             // space and nothing else uses it; the copy stays within the page.
             unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
         }
+        step("unmap the window")?;
         sys::vspace_unmap(ROOT_VSPACE.cptr(), window.va, window.pages).map_err(|e| kerr("unmap", e))?;
         for (page, f, rights) in chunk {
+            step("map into the module")?;
             f.map(vspace, base + page * PAGE_SIZE, *rights).map_err(|e| kerr("map into the module", e))?;
         }
     }
     let stack_bottom = base + (pages + 1) * PAGE_SIZE;
     for i in 0..STACK_PAGES + 1 {
+        step("stack frame")?;
         let f: Cap<Frame> = q.create(take()?, 0).map_err(|e| kerr("frame", e))?;
+        step("map the stack")?;
         f.map(vspace, stack_bottom + i * PAGE_SIZE, Rights::READ | Rights::WRITE).map_err(|e| kerr("map", e))?;
     }
     let stack_top = stack_bottom + STACK_PAGES * PAGE_SIZE;
@@ -218,6 +266,7 @@ fn build(
     // The module's CNode.
     let into = |i: u32| CPtr::in_cnode(cnode_index(cnode), i);
     let put = |cap: CPtr, at: u32, rights: Option<(Rights, u64)>| -> Result<(), String> {
+        step("fill the module's CNode")?;
         let r = match rights {
             None => sys::cap_copy(cap, into(at)),
             Some((r, badge)) => sys::cap_mint(cap, into(at), r, badge),
@@ -230,14 +279,18 @@ fn build(
     put(ep.cptr(), slot::SERVICE, Some((Rights::READ, 0)))?;
     put(server_ep().cptr(), slot::SERVER, Some((Rights::WRITE, u64::from(id))))?;
     put(server_ep().cptr(), slot::FAULT, Some((Rights::WRITE, u64::from(id))))?;
+    step("own quota")?;
     let own = q.create_quota(take()?, OWN_FRAMES, OWN_BYTES).map_err(|e| kerr("own quota", e))?;
     put(own.cptr(), slot::QUOTA, None)?;
 
+    step("configure")?;
     tcb.configure(cnode, vspace, ipc_buffer, CPtr::root(slot::FAULT)).map_err(|e| kerr("configure", e))?;
     let mut regs = Registers { pc: base + plan.entry, sp: stack_top, ..Default::default() };
     regs.x[0] = ipc_buffer;
     regs.x[1] = u64::from(slot::FIRST_FREE);
+    step("registers")?;
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
+    step("resume")?;
     tcb.resume().map_err(|e| kerr("resume", e))?;
     Ok((ep, tcb))
 }

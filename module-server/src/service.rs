@@ -287,8 +287,17 @@ fn record_session(shared: &'static Shared, holder: Holder) -> Option<u64> {
 
 /// Takes a failed module (already torn down) off the list.
 fn remove_failed(name: &str) {
+    let id = REGISTRY.lock().modules.iter().find(|m| m.name == name && m.failed).map(|m| m.id);
+    if let Some(id) = id {
+        remove_failed_id(id);
+    }
+}
+
+/// Takes failed module `id` (already torn down) off the list: also how a load that fails after
+/// the module was listed leaves the registry as it was.
+pub fn remove_failed_id(id: u32) {
     let mut reg = REGISTRY.lock();
-    if let Some(pos) = reg.modules.iter().position(|m| m.name == name && m.failed) {
+    if let Some(pos) = reg.modules.iter().position(|m| m.id == id && m.failed) {
         let m = reg.modules.remove(pos);
         drop(reg);
         sessions::withdraw(m.id);

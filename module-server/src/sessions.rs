@@ -27,7 +27,7 @@ pub struct Shared {
 }
 
 /// Most modules loaded at once.
-const MODULES: usize = 64;
+pub const MODULES: usize = 64;
 /// Most sessions open at once.
 pub const SESSIONS: usize = 1024;
 /// Opener slots (see `unload::Unload::new`): 0 the shell, 1 the service thread, then one per

@@ -1,24 +1,109 @@
-//! A module that faults on request (`crash`): the module server must mark it failed, its
-//! clients must get an error, and every other module must keep answering.
+//! A module that misbehaves on request (`crash`, issue 12's hostile cases): the module server
+//! must mark it failed (or, for what only hangs, remove it with `rmmod --force`), its clients
+//! must get an error, and every other module must keep answering.
+//!
+//! Requests: `crash` (read of an unmapped address), `null` (write through a null pointer),
+//! `undef` (an undefined instruction), `write-code` (a write to its own text), `stack` (recursion
+//! until the stack's guard page), `exhaust` (frames from its own quota until the kernel says no:
+//! not a fault — it answers how many it got, and frees them), `garbage` (answers with a label and
+//! words no protocol has), `reply-twice` (answers, then tries to answer again with nobody
+//! waiting; `second?` tells what the kernel said to it). Anything else: "still fine".
 #![no_std]
 #![no_main]
 
+use abi::CPtr;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 use modsdk::{Reply, Request};
+use urt::cap::{Cap, Frame, Owned, Quota};
+use urt::sys::{self, Message};
 
 modsdk::module! {
-    name: "crash", version: "1.0.0", license: "MIT",
-    description: "faults when asked to", depends: "",
+    name: "crash", version: "1.1.0", license: "MIT",
+    description: "misbehaves when asked to", depends: "",
     handler: handle,
 }
 
+/// Recurses with a frame that cannot be optimised away, until the guard page stops it (the
+/// limit is never reached: the stack is 16 KiB).
+#[inline(never)]
+fn deep(n: u64) -> u64 {
+    let mut pad = [n; 64];
+    // SAFETY: a volatile write to a live local array; it keeps the frame real.
+    unsafe { core::ptr::write_volatile(&mut pad[0], n) };
+    if n == u64::MAX {
+        return pad[1];
+    }
+    deep(n + 1) + pad[63]
+}
+
 fn handle(req: &Request, reply: &mut Reply) {
-    if req.text().trim() == "crash" {
-        // SAFETY: deliberately invalid: nothing is mapped at this address; the kernel turns the
-        // data abort into a fault message to the module server.
-        let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
-        let _ = write!(reply, "read {v:#x}?!");
-    } else {
-        let _ = write!(reply, "still fine (ask me to 'crash')");
+    match req.text().trim() {
+        "crash" => {
+            // SAFETY: deliberately invalid: nothing is mapped at this address; the kernel turns
+            // the data abort into a fault message to the module server.
+            let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+            let _ = write!(reply, "read {v:#x}?!");
+        }
+        "null" => {
+            // SAFETY: deliberately invalid (address 0 is never mapped): a write abort.
+            unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1) };
+        }
+        // SAFETY: `udf` is architecturally undefined: the kernel reports the fault.
+        "undef" => unsafe { core::arch::asm!("udf #0") },
+        "write-code" => {
+            // SAFETY: deliberately invalid: the text is mapped read-execute (W^X), so this write
+            // faults; it never changes the code.
+            unsafe { core::ptr::write_volatile(handle as *const () as *mut u32, 0) };
+        }
+        "stack" => {
+            let _ = write!(reply, "{}", deep(0));
+        }
+        "exhaust" => {
+            let quota = Cap::<Quota>::new(CPtr::root(modsdk::slot::QUOTA));
+            let mut got: [Option<Owned<Frame>>; 64] = [const { None }; 64];
+            let mut n = 0;
+            let why = loop {
+                match Owned::<Frame>::create_from(quota, 0) {
+                    Ok(f) if n < got.len() => {
+                        got[n] = Some(f);
+                        n += 1;
+                    }
+                    Ok(_) => break "the module's own limit of 64",
+                    Err(e) => break e.describe(),
+                }
+            };
+            let _ = write!(reply, "took {n} frames from its quota, then: {why}");
+        }
+        "garbage" => {
+            // A label and a word count no protocol has; the SDK's own answer then finds nobody
+            // waiting.
+            let _ = sys::reply(&Message::new(GARBAGE_LABEL, &[u64::MAX; 4]));
+        }
+        "reply-twice" => {
+            // The first answer reaches the caller; the second, and the SDK's own after this
+            // handler, find nobody waiting. `second?` tells what the kernel said to the second.
+            let _ = sys::reply(&modsdk::text_message(modsdk::TEXT, "answered once"));
+            let second = sys::reply(&modsdk::text_message(modsdk::TEXT, "answered twice?!"));
+            SECOND.store(if second.is_ok_and(|delivered| delivered) { 2 } else { 1 }, Ordering::Relaxed);
+        }
+        "second?" => {
+            let what = match SECOND.load(Ordering::Relaxed) {
+                0 => "not tried",
+                1 => "refused",
+                _ => "DELIVERED",
+            };
+            let _ = write!(reply, "the second answer was {what}");
+        }
+        _ => {
+            let _ = write!(reply, "still fine (ask me to 'crash')");
+        }
     }
 }
+
+/// What the kernel said to `reply-twice`'s second answer: 0 not tried, 1 refused (or not
+/// delivered), 2 delivered.
+static SECOND: AtomicU64 = AtomicU64::new(0);
+
+/// A label outside every protocol.
+const GARBAGE_LABEL: u32 = 0x6a7b_0bad;
