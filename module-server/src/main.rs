@@ -162,6 +162,7 @@ commands:
   force-probe     force-unload 'spinner' while one call is in progress in it and one queued
   busy-probe      call 'hello' while 'spinner' is inside a call that never ends, then remove it
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
+  exhaust-sessions [NAME]  open sessions on NAME until refused; the refusal must say why
   insmod-sweep NAME  load NAME failing at each step of the load path in turn; each must roll back
   soak [N] [SEED]    N load/open/call/close/unload cycles over the shipped modules (1000), figures must come back
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
@@ -242,6 +243,7 @@ fn shell() {
             "probe" => stress::probe(),
             "force-probe" => stress::force_probe(),
             "busy-probe" => stress::busy_probe(),
+            "exhaust-sessions" => stress::exhaust_sessions(words.next().unwrap_or("hello")),
             "insmod-sweep" => match words.next() {
                 Some(name) => stress::insmod_sweep(name),
                 None => println!("error: insmod-sweep needs a module name"),

@@ -762,3 +762,48 @@ pub fn insmod_sweep(name: &str) {
         }
     }
 }
+
+/// `exhaust-sessions NAME`: opens sessions on `NAME` (loading it if needed) until the server
+/// says no, checks that the refusal names what ran out, closes them all, unloads what it loaded,
+/// and checks every figure is back where it started.
+pub fn exhaust_sessions(name: &str) {
+    let Ok(before) = figures() else { return println!("error: exhaust-sessions: cannot read the figures") };
+    let loaded_here = REGISTRY.lock().by_name(name).is_none();
+    if loaded_here {
+        if let Err(e) = loader::insmod(name) {
+            return println!("error: exhaust-sessions: {e}");
+        }
+    }
+    let mut open = alloc::vec::Vec::new();
+    let why = loop {
+        match service::open(name, 0, 0) {
+            Ok((id, _)) => open.push(id),
+            Err(e) => break e,
+        }
+        if open.len() > 2 * sessions::SESSIONS {
+            break alloc::string::String::from("no limit reached");
+        }
+    };
+    let n = open.len();
+    for id in open {
+        if let Err(e) = service::close(id) {
+            return println!("exhaust-sessions FAILED: close {id}: {e}");
+        }
+    }
+    if loaded_here {
+        if let Err(e) = service::rmmod(name, Mode::Busy, false) {
+            return println!("exhaust-sessions FAILED: {e}");
+        }
+    }
+    let named = why.contains("too many sessions") || why.contains("CNode is full");
+    match figures() {
+        Ok(after) if after == before && named => {
+            println!("exhaust-sessions ok: {n} sessions opened, then: {why}; all closed, figures at their start")
+        }
+        Ok(after) if after == before => {
+            println!("exhaust-sessions FAILED: after {n} sessions an unclear refusal: {why}")
+        }
+        Ok(after) => println!("exhaust-sessions FAILED: figures moved: before {before:?}, after {after:?}"),
+        Err(e) => println!("exhaust-sessions FAILED: {e}"),
+    }
+}
