@@ -38,8 +38,6 @@ test-repeat N FILTER="": build
     @cargo build -q -p harness
     @target/debug/harness --repeat {{N}} {{ if FILTER == "" { "" } else { "--filter " + FILTER } }} qemu/scenarios/boot qemu/scenarios qemu/unload
 
-# N syscalls (default 10,000,000) from one hostile worker per core (SMP, default 4), seeded (SEED,
-# default 1), in chunks of 1,000,000 each ending with the kernel's self-check. Progress every 10 s.
 # The long soak: N load/open/call/close/unload cycles (default 100,000) with every figure checked.
 soak N="100000" SEED="1" SMP="4": build
     @qemu/soak.sh {{N}} {{SEED}} {{SMP}}
@@ -48,6 +46,8 @@ soak N="100000" SEED="1" SMP="4": build
 fuzz-elf SECONDS="600" TARGET="elf": build
     @qemu/fuzz-elf.sh {{SECONDS}} {{TARGET}}
 
+# N syscalls (default 10,000,000) from one hostile worker per core (SMP, default 4), seeded (SEED,
+# default 1), in chunks of 1,000,000 each ending with the kernel's self-check. Progress every 10 s.
 # The guest syscall fuzzer, long: N calls (default 10^7) on SMP cores, then the kernel self-check.
 fuzz-kernel N="10000000" SEED="1" SMP="4": build
     @qemu/fuzz-kernel.sh {{N}} {{SEED}} {{SMP}}

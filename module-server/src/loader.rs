@@ -104,20 +104,12 @@ pub fn insmod(name: &str) -> Result<String, String> {
     let base = pool::take(span).ok_or_else(|| format!("{}: no room in the module address pool", info.name))?;
     let mut slots = Vec::new();
     let built = build(id, &plan, bytes, base, &mut slots);
-    let (ep, thread) = match built {
+    let (ep, thread, ep_object) = match built {
         Ok(b) => b,
         Err(e) => {
             release_objects(&slots);
             pool::give_back(base, span);
             return Err(format!("{}: {e}", info.name));
-        }
-    };
-    let ep_object = match step("endpoint id").and_then(|()| ep.info().map_err(|e| e.describe().into())) {
-        Ok(i) => i.object,
-        Err(e) => {
-            release_objects(&slots);
-            pool::give_back(base, span);
-            return Err(format!("{}: its endpoint: {e}", info.name));
         }
     };
     let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
@@ -199,7 +191,7 @@ fn build(
     bytes: &[u8],
     base: u64,
     slots: &mut Vec<CPtr>,
-) -> Result<(Cap<Endpoint>, Cap<Tcb>), String> {
+) -> Result<(Cap<Endpoint>, Cap<Tcb>, u64), String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
                                                            // Objects, the CNode's slots, and the records of every page it maps (image, stack, IPC
@@ -220,9 +212,13 @@ fn build(
     let tcb: Cap<Tcb> = q.create(take()?, 0).map_err(|e| kerr("tcb", e))?;
     step("endpoint")?;
     let ep: Cap<Endpoint> = q.create(take()?, 0).map_err(|e| kerr("endpoint", e))?;
+    // The endpoint's kernel id, which every session capability minted from it must name.
+    step("endpoint id")?;
+    let ep_object = ep.info().map_err(|e| kerr("endpoint id", e))?.object;
 
     // The image, relocated for `base`, into frames.
-    let mut image = elf::load_image(bytes, plan);
+    let mut image = elf::try_load_image(bytes, plan)
+        .ok_or_else(|| format!("no memory in the module server for a {} KiB image", plan.image_bytes() / 1024))?;
     elf::relocate(&mut image, plan, base).map_err(|e| e.to_string())?;
     // Written through a window in this address space, up to 64 pages at a time, then unmapped
     // from it with one sync per window (not one per page) and mapped into the module.
@@ -292,7 +288,7 @@ fn build(
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
     step("resume")?;
     tcb.resume().map_err(|e| kerr("resume", e))?;
-    Ok((ep, tcb))
+    Ok((ep, tcb, ep_object))
 }
 
 /// The root-CNode slot index of a CNode capability (for two-level CPtrs).

@@ -28,22 +28,32 @@ use urt::{cspace, println, sys};
 /// Opens a session on module `name` for `holder` (0: the shell), as opener `opener`: takes a
 /// reference (`Unload::open`, lock-free), mints a capability with the session id as badge
 /// from the module's endpoint into a new server slot. Returns the session id and that slot.
+///
+/// The slot is recorded with the session only for the shell (`holder` 0), which closes its
+/// sessions itself; a module's session capability is moved to the module by the service thread,
+/// which owns the slot meanwhile (a cleanup of a gone holder that ran in between would
+/// otherwise delete and free a slot the service thread is still using).
 pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpoint>), String> {
     let shared = sessions::find(name).ok_or_else(|| format!("{name}: not loaded"))?;
     shared.unload.open(opener).map_err(|_| format!("{name}: not accepting sessions (being unloaded)"))?;
-    let undo = |why: String| -> String {
+    let Some(id) = sessions::insert(shared.id, holder) else {
         release(shared);
-        why
+        return Err(String::from("too many sessions"));
     };
-    let id = sessions::insert(shared.id, holder).ok_or_else(|| undo(String::from("too many sessions")))?;
     match mint_session(shared, id) {
         Ok(slot) => {
-            sessions::set_cap(id, slot);
+            if holder == 0 {
+                sessions::set_cap(id, slot);
+            }
             Ok((id, Cap::new(slot)))
         }
         Err(e) => {
-            sessions::remove(id);
-            Err(undo(format!("{name}: {e}")))
+            // Only whoever removes the session drops its reference (a holder's cleanup may
+            // have done both already).
+            if sessions::remove(id).is_some() {
+                release(shared);
+            }
+            Err(format!("{name}: {e}"))
         }
     }
 }
@@ -78,9 +88,13 @@ fn release(shared: &'static Shared) {
     }
 }
 
-/// Closes session `id`: deletes the capability; the module's count drops.
+/// Closes the shell's session `id`: deletes the capability; the module's count drops. A
+/// session a module holds is closed only when that module goes.
 pub fn close(id: u64) -> Result<(), String> {
-    let (module, _, cap) = sessions::remove(id).ok_or_else(|| format!("no session {id}"))?;
+    let (module, _, cap) = sessions::remove_held(id, 0).ok_or_else(|| match sessions::get(id) {
+        Some((_, holder, _)) => format!("session {id} is held by module {holder}, not the shell"),
+        None => format!("no session {id}"),
+    })?;
     drop_session(module, cap);
     Ok(())
 }
@@ -323,12 +337,11 @@ pub extern "C" fn serve(opener: u64) -> u64 {
                 let mut buf = [0u8; modsdk::TEXT_MAX];
                 let name = modsdk::message_text(&got.msg, &mut buf);
                 let reply = match open(name, module, opener) {
-                    Ok((id, cap)) => {
+                    Ok((_, cap)) => {
                         // The capability moves to the module: the derivation tree holds exactly
                         // one capability per session at every moment (lsmod checks it). If the
                         // module is gone meanwhile, the reply delivers nothing and the delete
-                        // below removes the capability instead.
-                        sessions::set_cap(id, CPtr::NONE);
+                        // below removes the capability instead. The table never held the slot.
                         let m = modsdk::text_message(modsdk::TEXT, "").with_cap_moved(cap.cptr());
                         let _ = sys::reply(&m);
                         let _ = cap.delete();

@@ -612,10 +612,10 @@ struct SoakCase {
 /// fault and authority scenarios cover them).
 const SOAK_CASES: [SoakCase; 5] = [
     SoakCase { deps: &[], module: "hello", request: "soak", answer: "hello, soak!" },
-    SoakCase { deps: &[], module: "kv", request: "set soak 1", answer: "" },
+    SoakCase { deps: &[], module: "kv", request: "set soak 1", answer: "soak=1" },
     SoakCase { deps: &["hello"], module: "greeter", request: "soak", answer: "greeter relays: hello, soak!" },
     SoakCase { deps: &[], module: "buffer", request: "write soak", answer: "wrote 4 bytes" },
-    SoakCase { deps: &[], module: "spinner", request: "spin 0", answer: "" },
+    SoakCase { deps: &[], module: "spinner", request: "spin 0", answer: "spun 0 ms" },
 ];
 
 /// The figures a soak must end with: the kernel's (once nothing is dying), the server's

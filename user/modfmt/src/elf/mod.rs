@@ -19,7 +19,6 @@ pub use error::ElfError;
 
 use crate::modinfo::{self, ModInfo};
 use alloc::string::ToString;
-use alloc::vec;
 use alloc::vec::Vec;
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::dynamic::Dynamic;
@@ -229,12 +228,20 @@ fn modinfo_section<'a>(elf: &Elf<'_>, bytes: &'a [u8]) -> Result<&'a [u8], ElfEr
 /// bytes copied to its address, everything else zero. `plan` must be what [`validate`] returned
 /// for `bytes` (otherwise this may panic).
 pub fn load_image(bytes: &[u8], plan: &Plan) -> Vec<u8> {
-    let mut image = vec![0u8; plan.image_bytes() as usize];
+    try_load_image(bytes, plan).expect("memory for the image")
+}
+
+/// [`load_image`], or `None` if there is no memory for the image (the module server's heap is
+/// small: an image is up to [`Limits::max_image_bytes`]).
+pub fn try_load_image(bytes: &[u8], plan: &Plan) -> Option<Vec<u8>> {
+    let mut image = Vec::new();
+    image.try_reserve_exact(plan.image_bytes() as usize).ok()?;
+    image.resize(plan.image_bytes() as usize, 0);
     for s in &plan.segments {
         let (from, to, n) = (s.file_offset as usize, s.vaddr as usize, s.filesz as usize);
         image[to..to + n].copy_from_slice(&bytes[from..from + n]);
     }
-    image
+    Some(image)
 }
 
 /// Applies the plan's relocations to `image`, the module's whole image (address 0 at index 0,
