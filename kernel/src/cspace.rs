@@ -215,17 +215,23 @@ impl Kernel {
         let mut count = 0u64;
         // One buffer for all steps: a step removes at most REVOKE_STEP capabilities.
         let mut removed = Removed { caps: Vec::with_capacity(REVOKE_STEP), dead_objects: Vec::new() };
-        let done = loop {
-            let done = self.cdt.revoke_some(f.slot, REVOKE_STEP, &mut removed);
-            count += removed.caps.len() as u64;
-            self.reap_all(&mut removed);
-            if done {
-                break true;
-            }
-            if cpu::interrupt_pending() {
-                break false;
-            }
-        };
+        // Destroying what a step killed is budgeted too (a step can kill many CNodes, each with
+        // thousands of slots): a redo first finishes what is queued.
+        self.drain_budgeted = true;
+        self.drain_reap_queue();
+        let done = self.reap_queue.is_empty()
+            && loop {
+                let done = self.cdt.revoke_some(f.slot, REVOKE_STEP, &mut removed);
+                count += removed.caps.len() as u64;
+                self.reap_all(&mut removed);
+                if done && self.reap_queue.is_empty() {
+                    break true;
+                }
+                if !self.reap_queue.is_empty() || cpu::interrupt_pending() {
+                    break false;
+                }
+            };
+        self.drain_budgeted = false;
         // The caller may have revoked its own thread (then nobody reads the count).
         let Some(t) = self.objects.tcb_mut(me) else { return Ok(Some(count)) };
         t.revoked = t.revoked.wrapping_add(count);
@@ -536,8 +542,11 @@ impl Kernel {
     }
 
     /// Destroys every queued object that is capless and unheld. Destruction can release other
-    /// objects; they join the queue (no recursion, so no depth a user could grow).
-    fn drain_reap_queue(&mut self) {
+    /// objects; they join the queue (no recursion, so no depth a user could grow). With
+    /// `drain_budgeted` set (a revoke, and every kernel exit), it stops between two objects when
+    /// an interrupt is pending: what is left stays queued (capless objects, counted as dying)
+    /// and the next budgeted drain goes on — the revoke's redo, or any core leaving the kernel.
+    pub fn drain_reap_queue(&mut self) {
         if self.reaping {
             return;
         }
@@ -546,6 +555,9 @@ impl Kernel {
             let ready = self.objects.entry(id).is_some_and(|e| e.capless && e.holds == 0);
             if ready {
                 self.destroy(id);
+            }
+            if self.drain_budgeted && cpu::interrupt_pending() {
+                break;
             }
         }
         self.reaping = false;

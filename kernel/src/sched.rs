@@ -100,6 +100,8 @@ pub struct Kernel {
     pub reap_queue: Vec<ObjId>,
     /// Set while the reap queue is being drained.
     pub reaping: bool,
+    /// Set while a drain may stop for a pending interrupt (see `Kernel::drain_reap_queue`).
+    pub drain_budgeted: bool,
     /// Cores online.
     pub cores: usize,
 }
@@ -125,6 +127,7 @@ pub fn init(cores: usize) {
             sleepers: core::array::from_fn(|_| Vec::new()),
             reap_queue: Vec::new(),
             reaping: false,
+            drain_budgeted: false,
             cores,
         })
     });
@@ -534,6 +537,16 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
     loop {
         if let Some(ctx) = k.pick(core) {
             return ctx;
+        }
+        if !k.reap_queue.is_empty() {
+            // Destruction a budgeted drain left for later whose revoker is not redoing it (it
+            // was stopped or destroyed): done by a core with nothing else to run, until an
+            // interrupt is pending — never on a thread's way out (that would make a
+            // higher-priority thread pay for it).
+            k.drain_budgeted = true;
+            k.drain_reap_queue();
+            k.drain_budgeted = false;
+            continue;
         }
         k.leave_user_space();
         crate::sync::enter_idle(); // under the lock: see `crate::sync`

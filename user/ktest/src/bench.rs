@@ -191,7 +191,7 @@ fn revoke_series(hz: u64) {
 fn revoke_wake_delay() {
     const N: u64 = 100_000;
     let here = sys::system_info(abi::InfoKey::CurrentCore).unwrap_or(0) as usize;
-    match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false) {
+    match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false, false) {
         Ok(r) => println!(
             "bench: revoke of {N} descendants with a 1 ms sleeper on its core: {} us, sleeper woken {} times meanwhile, worst wake-up {} ns after its deadline",
             r.revoke_us, r.wakes_inside, r.worst_late_ns

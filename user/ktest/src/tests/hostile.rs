@@ -170,8 +170,9 @@ pub fn reply_longer_than_a_message_is_refused() -> Outcome {
     Ok(None)
 }
 
-/// Descendants [`revoke_lets_a_sleeper_in`] revokes (ten CNodes of 4096 slots).
-const REVOKE_N: u64 = 10 << 12;
+/// Descendants [`revoke_lets_a_sleeper_in`] revokes (sixteen CNodes of 4096 slots: as many as
+/// `CapInfo` counts, so a count below it means some are gone).
+const REVOKE_N: u64 = 16 << 12;
 /// The sleeper's period, in microseconds.
 static SLEEP_US: AtomicU64 = AtomicU64::new(100);
 /// The notification the revoker waits on before it starts (its priority is lowered meanwhile).
@@ -190,6 +191,8 @@ static WAKE_COUNT: AtomicU64 = AtomicU64::new(0);
 /// Descendants the revoke starts from; when non-zero the sleeper asks the kernel at each
 /// wake-up how many are left, and counts the wake-ups that find the revoke part-way.
 static OBSERVE_OF: AtomicU64 = AtomicU64::new(0);
+/// The capability whose descendants the sleeper counts.
+static OBSERVE_CAP: AtomicU64 = AtomicU64::new(0);
 static SEEN_PART_WAY: AtomicU64 = AtomicU64::new(0);
 
 /// Waits for the go, then revokes [`EP`]'s descendants once.
@@ -215,7 +218,7 @@ extern "C" fn sleeper(_: u64) -> u64 {
         }
         let of = OBSERVE_OF.load(Ordering::Acquire);
         if of != 0 {
-            let left = sys::cap_info(ep()).map_or(0, |i| i.descendants);
+            let left = sys::cap_info(CPtr(OBSERVE_CAP.load(Ordering::Acquire))).map_or(0, |i| i.descendants);
             if left > 0 && left < of {
                 SEEN_PART_WAY.fetch_add(1, Ordering::AcqRel);
             }
@@ -230,7 +233,7 @@ extern "C" fn sleeper(_: u64) -> u64 {
 /// way (with a revoke that cannot be interrupted it wakes only after it), the revoke still
 /// removes every descendant and counts them all, and the tree is consistent afterwards.
 pub fn revoke_lets_a_sleeper_in() -> Outcome {
-    let r = revoke_with_sleeper(REVOKE_N, 100, other_core(1), true)?;
+    let r = revoke_with_sleeper(REVOKE_N, 100, other_core(1), true, false)?;
     ensure!(
         r.seen_part_way > 0,
         "the sleeper never found the revoke part-way ({} wake-ups in all, the revoke took {} µs): the revoke held its core",
@@ -241,6 +244,31 @@ pub fn revoke_lets_a_sleeper_in() -> Outcome {
         "ktest: revoke: {REVOKE_N} descendants revoked in {} us; the sleeper woke {} times meanwhile ({} found it part-way), at worst {} us late",
         r.revoke_us,
         r.wakes_inside,
+        r.seen_part_way,
+        r.worst_late_ns / 1000
+    );
+    Ok(None)
+}
+
+/// Copies in the CNodes of [`revoke_of_a_quota_lets_a_sleeper_in`] (twelve CNodes of 4096).
+const QUOTA_REVOKE_N: u64 = 12 << 12;
+
+/// A revoke whose work is destruction lets a higher-priority thread in too: revoking a quota
+/// removes its twelve CNode capabilities in one step, and destroying the CNodes (4,096 slots
+/// each, every one a copy of an endpoint capability) is the long part. The sleeper must find
+/// the endpoint's copies part-way gone; the kernel used to destroy everything a step killed
+/// before it looked for an interrupt.
+pub fn revoke_of_a_quota_lets_a_sleeper_in() -> Outcome {
+    let r = revoke_with_sleeper(QUOTA_REVOKE_N, 100, other_core(1), true, true)?;
+    ensure!(
+        r.seen_part_way > 0,
+        "the sleeper never found the quota's CNodes part-way destroyed ({} wake-ups in all, the revoke took {} µs): the destruction held its core",
+        r.wakes,
+        r.revoke_us
+    );
+    urt::println!(
+        "ktest: revoke of a quota: {QUOTA_REVOKE_N} copies in its CNodes destroyed in {} us; the sleeper found it part-way {} times, at worst {} us late",
+        r.revoke_us,
         r.seen_part_way,
         r.worst_late_ns / 1000
     );
@@ -272,11 +300,16 @@ pub struct SleeperRevoke {
 /// With `observe`, the sleeper asks the kernel at every wake-up how many descendants are left
 /// (a walk of the tree, so not for measuring delays): a revoke that cannot be interrupted is
 /// never found part-way, whatever the timing.
+///
+/// With `from_quota`, the CNodes holding the copies are made from a quota of their own, and the
+/// revoke is of that quota: its few descendants are the CNodes, and destroying them (4,096
+/// slots each) is the long part — the kernel must stop between two of them too.
 pub fn revoke_with_sleeper(
     n: u64,
     period_us: u64,
     core: usize,
     observe: bool,
+    from_quota: bool,
 ) -> Result<SleeperRevoke, crate::util::Failure> {
     use urt::cap::{CNode, Notification};
     const RADIX: u64 = 12;
@@ -286,9 +319,24 @@ pub fn revoke_with_sleeper(
     REVOKE_END.store(0, Ordering::Release);
     let e = Owned::<Endpoint>::create(0).or_fail("create the endpoint")?;
     EP.store(e.cptr().0, Ordering::Release);
+    OBSERVE_CAP.store(e.cptr().0, Ordering::Release);
+    let nodes = n.div_ceil(1 << RADIX);
+    let quota_slot = crate::util::FreeSlot::new()?;
+    let quota = if from_quota {
+        let bytes = nodes * (abi::charge::CNODE_BYTES + (abi::charge::SLOT_BYTES << RADIX));
+        let q = urt::cap::BOOT_QUOTA.create_quota(quota_slot.cptr(), 0, bytes).or_fail("create the CNodes' quota")?;
+        EP.store(q.cptr().0, Ordering::Release);
+        Some(q)
+    } else {
+        None
+    };
     let mut cnodes = alloc::vec::Vec::new();
-    for _ in 0..n.div_ceil(1 << RADIX) {
-        cnodes.push(Owned::<CNode>::create(RADIX).or_fail("create a CNode of 4096 slots")?);
+    for _ in 0..nodes {
+        let c = match quota {
+            Some(q) => Owned::<CNode>::create_from(q, RADIX),
+            None => Owned::<CNode>::create(RADIX),
+        };
+        cnodes.push(c.or_fail("create a CNode of 4096 slots")?);
     }
     for i in 0..n {
         let (_, outer) = cnodes[(i >> RADIX) as usize].cptr().split();
@@ -320,7 +368,8 @@ pub fn revoke_with_sleeper(
     SLEEPER_STOP.store(1, Ordering::Release);
     ensure_eq!(revoked, Ok(0), "the revoker's exit");
     ensure_eq!(sl.join(), Ok(0), "the sleeper's exit (1: Sleep failed)");
-    ensure_eq!(REVOKE_RESULT.load(Ordering::Acquire), n, "CapRevoke's count over all its steps");
+    let expected = if from_quota { nodes } else { n };
+    ensure_eq!(REVOKE_RESULT.load(Ordering::Acquire), expected, "CapRevoke's count over all its steps");
     ensure_eq!(e.cap().info().or_fail("CapInfo")?.descendants, 0, "descendants after the revoke");
     let (t0, t1) = (REVOKE_START.load(Ordering::Acquire), REVOKE_END.load(Ordering::Acquire));
     let n = (WAKE_COUNT.load(Ordering::Acquire) as usize).min(WAKES);

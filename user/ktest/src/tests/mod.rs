@@ -33,4 +33,5 @@ pub const ALL: &[Test] = &[
     ("write_xor_execute_per_frame", hostile::write_xor_execute_per_frame),
     ("reply_longer_than_a_message_is_refused", hostile::reply_longer_than_a_message_is_refused),
     ("revoke_lets_a_sleeper_in", hostile::revoke_lets_a_sleeper_in),
+    ("revoke_of_a_quota_lets_a_sleeper_in", hostile::revoke_of_a_quota_lets_a_sleeper_in),
 ];
