@@ -142,8 +142,20 @@ pub fn insmod(name: &str) -> Result<String, String> {
         crate::fail(id, why);
         crate::service::remove_failed_id(id);
     };
+    // A fault that came before the module was listed (its first instructions, its init) was
+    // kept for this moment (`service::fail` of an id not listed yet).
+    if let Some(why) = crate::service::take_early_fault(id) {
+        undo(&why);
+        return Err(format!("{}: failed while starting: {why}", info.name));
+    }
     let started = step("ping").and_then(|()| {
-        sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE).map_err(|e| String::from(e.describe()))
+        let got = sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE)
+            .map_err(|e| String::from(e.describe()))?;
+        if got.msg.label == modsdk::ERROR {
+            let mut buf = [0u8; modsdk::TEXT_MAX];
+            return Err(format!("its init failed: {}", modsdk::message_text(&got.msg, &mut buf)));
+        }
+        Ok(())
     });
     if let Err(e) = started {
         undo("did not start");

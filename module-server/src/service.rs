@@ -148,7 +148,13 @@ fn drop_session(module: u32, cap: CPtr) {
 pub fn fail(id: u32, why: &str) {
     let (name, slots) = {
         let mut reg = REGISTRY.lock();
-        let Some(m) = reg.by_id_mut(id) else { return };
+        let Some(m) = reg.by_id_mut(id) else {
+            // Not listed yet: a module faulting in its first instructions, while `insmod` is
+            // still building it. Kept (under the registry lock, which the loader holds when it
+            // lists the module) for `insmod` to find before it waits for the first answer.
+            EARLY_FAULTS.lock().push((id, String::from(why)));
+            return;
+        };
         if m.failed {
             return;
         }
@@ -158,6 +164,16 @@ pub fn fail(id: u32, why: &str) {
     println!("module {name} failed: {why}; its resources are released, its sessions answer errors");
     loader::release_objects(&slots);
     close_held(id);
+}
+
+/// Faults of modules that were not listed yet (see [`fail`]).
+static EARLY_FAULTS: spin::mutex::SpinMutex<Vec<(u32, String)>> = spin::mutex::SpinMutex::new(Vec::new());
+
+/// A fault module `id` reported before it was listed, if any.
+pub fn take_early_fault(id: u32) -> Option<String> {
+    let mut faults = EARLY_FAULTS.lock();
+    let at = faults.iter().position(|(m, _)| *m == id)?;
+    Some(faults.remove(at).1)
 }
 
 /// Test hook for the window between steps 2 and 4 (`rmmod --race`): when set, the unloader

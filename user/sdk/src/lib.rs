@@ -214,8 +214,18 @@ pub fn run(m: &Module, ipc_buffer: u64, first_free: u64) -> ! {
     urt::init_module(ipc_buffer, first_free, MODULE_CNODE_RADIX);
     let ep = CPtr::root(slot::SERVICE);
     if let Err(why) = (m.init)() {
+        // Every request (the server's first ping, then its exit) gets the reason as an error:
+        // a thread that just ended would leave the server waiting for an answer for ever.
         urt::println!("module init failed: {why}");
-        sys::thread_exit(1);
+        let answer = text_message(ERROR, why);
+        let mut got = sys::recv(ep, CPtr::NONE);
+        loop {
+            if matches!(&got, Ok(r) if r.badge == 0 && r.msg.label == EXIT) {
+                let _ = sys::reply(&answer);
+                sys::thread_exit(1);
+            }
+            got = sys::reply_recv(ep, &answer, CPtr::NONE);
+        }
     }
     let recv_slot = urt::cspace::alloc().unwrap_or(CPtr::NONE);
     let mut got = sys::recv(ep, recv_slot);
