@@ -690,6 +690,7 @@ pub fn soak(n: u64, seed: u64) {
     let start = time::ticks();
     let mut next_progress = start + PROGRESS_SECONDS * hz;
     let mut rng = seed | 1;
+    let heap_before = urt::heap::stats().1;
     for i in 0..n {
         let case = &SOAK_CASES[(xorshift(&mut rng) % SOAK_CASES.len() as u64) as usize];
         if let Err(e) = soak_cycle(case) {
@@ -701,6 +702,13 @@ pub fn soak(n: u64, seed: u64) {
         }
     }
     let secs = (time::ticks() - start) / hz;
+    // Reported, not compared (issue 12 leaves this open): every load keeps its `Shared` record
+    // for good, so the server's heap grows with the number of loads.
+    let heap_after = urt::heap::stats().1;
+    println!(
+        "soak: the server's heap: {heap_before} -> {heap_after} bytes used ({} per cycle)",
+        (heap_after as i64 - heap_before as i64) / n.max(1) as i64
+    );
     match figures() {
         Ok(after) if after == before => {
             println!("soak ok: {n} cycles in {secs} s, figures back to where they were: {before:?}")
