@@ -56,6 +56,26 @@ fn step(what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a new module has to answer its first request (its init included).
+pub const START_SECONDS: u64 = 10;
+/// The module being started and the counter value by which it must have answered (0: none).
+static STARTING: AtomicU64 = AtomicU64::new(0);
+static START_DEADLINE: AtomicU64 = AtomicU64::new(0);
+
+/// The load watchdog (a thread of its own): a module that does not answer its first request
+/// within [`START_SECONDS`] (an init that never returns) is marked failed, which revokes its
+/// quota and so ends the wait in `insmod` with an error.
+pub extern "C" fn watchdog(_: u64) -> u64 {
+    loop {
+        urt::time::sleep_us(100_000);
+        let id = STARTING.load(Ordering::Acquire);
+        let deadline = START_DEADLINE.load(Ordering::Acquire);
+        if id != 0 && deadline != 0 && urt::time::ticks() >= deadline && STARTING.load(Ordering::Acquire) == id {
+            crate::fail(id as u32, &format!("did not answer within {START_SECONDS} s of starting"));
+        }
+    }
+}
+
 /// Finds the archive entry `name` names: a file name, or a module name from `.modinfo`.
 pub fn find(name: &str) -> Option<(String, &'static [u8])> {
     let entries = archive_entries();
@@ -149,8 +169,14 @@ pub fn insmod(name: &str) -> Result<String, String> {
         return Err(format!("{}: failed while starting: {why}", info.name));
     }
     let started = step("ping").and_then(|()| {
-        let got = sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE)
-            .map_err(|e| String::from(e.describe()))?;
+        START_DEADLINE.store(urt::time::ticks() + START_SECONDS * urt::time::hz(), Ordering::Release);
+        STARTING.store(u64::from(id), Ordering::Release);
+        let got = sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE);
+        STARTING.store(0, Ordering::Release);
+        let got = got.map_err(|e| {
+            let why = REGISTRY.lock().by_id(id).filter(|m| m.failed).map(|_| "it was stopped");
+            String::from(why.unwrap_or(e.describe()))
+        })?;
         if got.msg.label == modsdk::ERROR {
             let mut buf = [0u8; modsdk::TEXT_MAX];
             return Err(format!("its init failed: {}", modsdk::message_text(&got.msg, &mut buf)));

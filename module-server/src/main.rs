@@ -89,6 +89,10 @@ fn start_server() {
         Ok(handle) => core::mem::forget(handle), // serves for as long as the system runs
         Err(e) => println!("error: cannot start the service thread: {}", e.describe()),
     }
+    match thread::spawn(loader::watchdog, 0, None) {
+        Ok(handle) => core::mem::forget(handle), // watches for as long as the system runs
+        Err(e) => println!("error: cannot start the load watchdog: {}", e.describe()),
+    }
     let n = archive_entries().len();
     println!("module-server: boot archive holds {n} files; 'lsmod', 'insmod NAME', 'help'");
 }
