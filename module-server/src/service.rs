@@ -217,6 +217,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         // 12, which used to mint a session to whatever that slot held next.
         let mut seen = if RACE_HOOK.swap(false, Ordering::AcqRel) { shared.unload.enter(0).look().ok() } else { None };
         let mut took = false;
+        let mut waits = 0;
         let mut hook = |w: Window| match w {
             Window::Waiting { opener: 0 } if seen.is_some() => {
                 if let Some(s) = seen.take() {
@@ -224,7 +225,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
                     took = true;
                 }
             }
-            Window::Waiting { .. } => wait_for_opener(),
+            Window::Waiting { .. } => wait_for_opener(&mut waits),
             Window::AfterUnregister | Window::AfterSync => {}
         };
         return match shared.unload.force(&mut sync, &mut hook) {
@@ -256,6 +257,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
     // seed's window, made to happen every time.
     let mut seen = if RACE_HOOK.swap(false, Ordering::AcqRel) { shared.unload.enter(0).look().ok() } else { None };
     let mut race_session = None;
+    let mut waits = 0;
     let mut hook = |w: Window| match w {
         Window::Waiting { opener: 0 } if seen.is_some() => {
             if let Some(s) = seen.take() {
@@ -263,7 +265,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
                 race_session = record_session(shared, 0);
             }
         }
-        Window::Waiting { .. } => wait_for_opener(),
+        Window::Waiting { .. } => wait_for_opener(&mut waits),
         Window::AfterUnregister | Window::AfterSync => {}
     };
     let outcome = shared.unload.unload(mode, &mut sync, &mut hook);
@@ -289,14 +291,25 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
     }
 }
 
-/// The unloader waits for an opener to leave its critical section: it sleeps a little rather
-/// than yields, so an opener on this core runs whatever its priority (a yield lets only equal
-/// or higher priorities run: a lower-priority opener here kept the unloader spinning).
-fn wait_for_opener() {
-    urt::time::sleep_us(GRACE_SLEEP_US);
+/// The unloader waits for an opener to leave its critical section (`waits`: how many times it
+/// has looked in this unload). It yields first — an opener on another core, or of at least the
+/// unloader's priority here, is out within a few looks, and a yield costs microseconds — and
+/// then sleeps a little between looks, so an opener of *lower* priority on this core runs too
+/// (a yield lets only equal or higher priorities run: such an opener kept the unloader
+/// spinning). Sleeping at once made every grace period cost a timer round trip (milliseconds
+/// under TCG): the 8-core race stress took minutes longer.
+fn wait_for_opener(waits: &mut u32) {
+    *waits += 1;
+    if *waits <= GRACE_YIELDS {
+        sys::yield_now();
+    } else {
+        urt::time::sleep_us(GRACE_SLEEP_US);
+    }
 }
 
-/// How long the unloader sleeps between looks at an opener inside its critical section.
+/// Looks at an opener inside its critical section with a yield in between, before sleeping.
+const GRACE_YIELDS: u32 = 64;
+/// How long the unloader sleeps between later looks.
 const GRACE_SLEEP_US: u64 = 50;
 
 /// Records a session (holder 0: the shell) for a reference already taken, with its
