@@ -538,21 +538,28 @@ pub fn finish(mut k: Guard) -> *mut UserContext {
         if let Some(ctx) = k.pick(core) {
             return ctx;
         }
-        if !k.reap_queue.is_empty() {
-            // Destruction a budgeted drain left for later whose revoker is not redoing it (it
-            // was stopped or destroyed): done by a core with nothing else to run, until an
-            // interrupt is pending — never on a thread's way out (that would make a
-            // higher-priority thread pay for it).
+        // Destruction a budgeted drain left for later whose revoker is not redoing it (it was
+        // stopped or destroyed): done by a core with nothing else to run, while no interrupt
+        // waits — never on a thread's way out (that would make a higher-priority thread pay).
+        // Off the last thread's tables first: the drain may destroy that address space.
+        k.leave_user_space();
+        let leftovers = !k.reap_queue.is_empty();
+        if leftovers && !cpu::interrupt_pending() {
             k.drain_budgeted = true;
             k.drain_reap_queue();
             k.drain_budgeted = false;
             continue;
         }
-        k.leave_user_space();
         crate::sync::enter_idle(); // under the lock: see `crate::sync`
         drop(k);
         crate::console::flush_user(); // output queued before this core went idle
         let me = percpu::this();
+        if leftovers {
+            // An interrupt stopped the drain: take it, then come back for the rest.
+            cpu::irq_enable();
+            cpu::irq_disable();
+            me.need_resched.store(true, Ordering::Release);
+        }
         while !me.need_resched.load(Ordering::Acquire) {
             // WFI with IRQs masked still wakes on a pending interrupt, so one that arrives
             // between the check and the WFI is not missed; it is then taken in the short

@@ -56,6 +56,10 @@ fn step(what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The module being built and not listed yet (0: none): a fault of that module is kept for
+/// `insmod` (`service::fail`); written and read under the registry lock.
+pub static BUILDING: AtomicU64 = AtomicU64::new(0);
+
 /// How long a new module has to answer its first request (its init included).
 pub const START_SECONDS: u64 = 10;
 /// The module being started and the counter value by which it must have answered (0: none).
@@ -70,7 +74,13 @@ pub extern "C" fn watchdog(_: u64) -> u64 {
         urt::time::sleep_us(100_000);
         let id = STARTING.load(Ordering::Acquire);
         let deadline = START_DEADLINE.load(Ordering::Acquire);
-        if id != 0 && deadline != 0 && urt::time::ticks() >= deadline && STARTING.load(Ordering::Acquire) == id {
+        // The compare-and-swap decides against `insmod`'s swap: a module that answered in time
+        // is never failed.
+        if id != 0
+            && deadline != 0
+            && urt::time::ticks() >= deadline
+            && STARTING.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
             crate::fail(id as u32, &format!("did not answer within {START_SECONDS} s of starting"));
         }
     }
@@ -117,7 +127,9 @@ pub fn insmod(name: &str) -> Result<String, String> {
         if !missing.is_empty() {
             return Err(format!("{}: missing dependency {}", info.name, missing.join(", ")));
         }
-        reg.new_module_id()
+        let id = reg.new_module_id();
+        BUILDING.store(u64::from(id), Ordering::Release);
+        id
     };
     let pages = plan.image_pages;
     let span = pages + 1 + STACK_PAGES + 1; // image, guard, stack, IPC buffer
@@ -127,6 +139,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
     let (ep, thread, ep_object) = match built {
         Ok(b) => b,
         Err(e) => {
+            BUILDING.store(0, Ordering::Release);
             release_objects(&slots);
             pool::give_back(base, span);
             return Err(format!("{}: {e}", info.name));
@@ -141,6 +154,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
     }));
     {
         let mut reg = REGISTRY.lock();
+        BUILDING.store(0, Ordering::Release); // listed now: `fail` finds it
         reg.names.insert(id, info.name.clone());
         reg.modules.push(Module {
             id,
@@ -172,7 +186,9 @@ pub fn insmod(name: &str) -> Result<String, String> {
         START_DEADLINE.store(urt::time::ticks() + START_SECONDS * urt::time::hz(), Ordering::Release);
         STARTING.store(u64::from(id), Ordering::Release);
         let got = sys::call_ep(ep.cptr(), &Message::new(modsdk::PING, &[]), CPtr::NONE);
-        STARTING.store(0, Ordering::Release);
+        if STARTING.swap(0, Ordering::AcqRel) != u64::from(id) {
+            return Err(format!("did not answer within {START_SECONDS} s of starting"));
+        }
         let got = got.map_err(|e| {
             let why = REGISTRY.lock().by_id(id).filter(|m| m.failed).map(|_| "it was stopped");
             String::from(why.unwrap_or(e.describe()))

@@ -152,7 +152,9 @@ pub fn fail(id: u32, why: &str) {
             // Not listed yet: a module faulting in its first instructions, while `insmod` is
             // still building it. Kept (under the registry lock, which the loader holds when it
             // lists the module) for `insmod` to find before it waits for the first answer.
-            EARLY_FAULTS.lock().push((id, String::from(why)));
+            if crate::loader::BUILDING.load(Ordering::Acquire) == u64::from(id) {
+                EARLY_FAULTS.lock().push((id, String::from(why)));
+            }
             return;
         };
         if m.failed {
