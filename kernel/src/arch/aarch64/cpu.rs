@@ -72,8 +72,8 @@ pub fn relax() {
 #[inline]
 pub fn interrupt_pending() -> bool {
     let isr: u64;
-    // SAFETY: reading ISR_EL1 has no side effect; `aarch64-cpu` 11 does not declare it, so it
-    // is read directly.
+    // `aarch64-cpu` 11 does not declare ISR_EL1, so it is read directly.
+    // SAFETY: reading ISR_EL1 has no side effect and touches no memory.
     unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack, preserves_flags)) };
     isr & (0b11 << 6) != 0
 }

@@ -40,8 +40,8 @@ fn deep(n: u64) -> u64 {
 fn handle(req: &Request, reply: &mut Reply) {
     match req.text().trim() {
         "crash" => {
-            // SAFETY: deliberately invalid: nothing is mapped at this address; the kernel turns
-            // the data abort into a fault message to the module server.
+            // The kernel turns the data abort into a fault message to the module server.
+            // SAFETY: deliberately invalid: nothing is mapped at this address.
             let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
             let _ = write!(reply, "read {v:#x}?!");
         }
@@ -49,11 +49,13 @@ fn handle(req: &Request, reply: &mut Reply) {
             // SAFETY: deliberately invalid (address 0 is never mapped): a write abort.
             unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1) };
         }
-        // SAFETY: `udf` is architecturally undefined: the kernel reports the fault.
-        "undef" => unsafe { core::arch::asm!("udf #0") },
+        "undef" => {
+            // SAFETY: `udf` is architecturally undefined: the kernel reports the fault.
+            unsafe { core::arch::asm!("udf #0") }
+        }
         "write-code" => {
-            // SAFETY: deliberately invalid: the text is mapped read-execute (W^X), so this write
-            // faults; it never changes the code.
+            // The text is mapped read-execute (W^X): this write faults, the code never changes.
+            // SAFETY: deliberately invalid, as above; the kernel reports the write abort.
             unsafe { core::ptr::write_volatile(handle as *const () as *mut u32, 0) };
         }
         "stack" => {

@@ -12,8 +12,8 @@ modsdk::module! {
 }
 
 fn init() -> Result<(), &'static str> {
-    // SAFETY: deliberately invalid: nothing is mapped at this address; the kernel reports the
-    // data abort to the module server.
+    // The kernel reports the data abort to the module server.
+    // SAFETY: deliberately invalid: nothing is mapped at this address.
     let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
     if v == 0 {
         return Err("read zero?!");
