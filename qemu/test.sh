@@ -42,9 +42,10 @@ loom_models() {  # crate, test file: one `cargo test` under --cfg loom, counted 
         sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$loomlog")
     if [ "$st" != 0 ] && ! grep -q '^test result' "$loomlog"; then failed=$((failed + 1)); fi
 }
-stage "loom models of the unload state machine and the session table (user/unload/tests/)"
+stage "loom models of the unload state machine, the session table and the directory (user/unload/tests/)"
 loom_models unload model
 loom_models unload sessions_model
+loom_models unload directory_model
 stage "loom models of the cross-core sync (kernel/logic/tests/sync_model.rs)"
 loom_models klogic sync_model
 

@@ -145,17 +145,23 @@ pub fn insmod(name: &str) -> Result<String, String> {
             return Err(format!("{}: {e}", info.name));
         }
     };
-    let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
-        id,
-        name: info.name.clone(),
-        ep,
-        ep_object,
-        unload: unload::Unload::new(OPENERS),
-    }));
+    let claimed = step("record").and_then(|()| {
+        sessions::claim(Shared { id, name: info.name.clone(), ep, ep_object, unload: unload::Unload::new(OPENERS) })
+    });
+    let shared = match claimed {
+        Ok(s) => s,
+        Err(e) => {
+            BUILDING.store(0, Ordering::Release);
+            release_objects(&slots);
+            pool::give_back(base, span);
+            return Err(format!("{}: {e}", info.name));
+        }
+    };
+    let ep = shared.ep;
     {
         let mut reg = REGISTRY.lock();
         BUILDING.store(0, Ordering::Release); // listed now: `fail` finds it
-        reg.names.insert(id, info.name.clone());
+        reg.remember(id, &info.name);
         reg.modules.push(Module {
             id,
             name: info.name.clone(),
@@ -206,16 +212,12 @@ pub fn insmod(name: &str) -> Result<String, String> {
     if let Some(m) = REGISTRY.lock().by_id_mut(id) {
         m.loading = false;
     }
-    let published = step("publish").and_then(|()| {
-        if sessions::publish(shared) {
-            Ok(())
-        } else {
-            Err(format!("too many modules loaded (at most {})", sessions::MODULES))
-        }
-    });
-    if let Err(e) = published {
+    if let Err(e) = step("publish") {
         undo("not published");
         return Err(format!("{}: {e}", info.name));
+    }
+    if let Some(m) = REGISTRY.lock().by_id(id) {
+        sessions::publish(&m.shared);
     }
     Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
 }

@@ -2,7 +2,7 @@
 //! tear down. Behind a lock used by the shell, the service thread and `rmmod` — but never by the
 //! session-open path, which uses only [`crate::sessions`] (lock-free).
 
-use crate::sessions::{self, Shared};
+use crate::sessions::{self, Pinned};
 use abi::CPtr;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -60,8 +60,8 @@ pub struct Module {
     /// Server slots holding the module's capabilities, its quota first (every object of the
     /// module was made from it); emptied when the module's objects are released.
     pub slots: Vec<CPtr>,
-    /// What the open path sees.
-    pub shared: &'static Shared,
+    /// What the open path sees (this entry's pin on its directory record).
+    pub shared: Pinned,
 }
 
 impl Module {
@@ -86,8 +86,10 @@ impl Module {
 pub struct Registry {
     /// Modules, in load order.
     pub modules: Vec<Module>,
-    /// The name of every module ever loaded, by id (to name a module in errors after it went).
-    pub names: BTreeMap<u32, String>,
+    /// Module names by id, to name a module in errors after it went: every listed module and
+    /// the last [`NAMES_KEPT`] gone ones (it used to keep every name ever loaded: the heap
+    /// grew with every load).
+    names: BTreeMap<u32, String>,
     next_module: u32,
 }
 
@@ -118,6 +120,21 @@ impl Registry {
         self.modules.iter_mut().find(|m| m.id == id)
     }
 
+    /// Remembers module `id`'s name, forgetting the oldest names of gone modules beyond
+    /// [`NAMES_KEPT`].
+    pub fn remember(&mut self, id: u32, name: &str) {
+        self.names.insert(id, String::from(name));
+        while self.names.len() > NAMES_KEPT + self.modules.len() {
+            let Some(old) = self.names.keys().copied().find(|k| self.by_id(*k).is_none()) else { break };
+            self.names.remove(&old);
+        }
+    }
+
+    /// Names remembered now.
+    pub fn names_kept(&self) -> usize {
+        self.names.len()
+    }
+
     /// A module's name, also after it went.
     pub fn name_of(&self, id: u32) -> String {
         self.names.get(&id).cloned().unwrap_or_else(|| String::from("?"))
@@ -135,6 +152,9 @@ impl Registry {
         out
     }
 }
+
+/// How many names of gone modules the registry keeps.
+pub const NAMES_KEPT: usize = 64;
 
 /// Sessions on module `id` in the session table.
 pub fn use_count(id: u32) -> usize {

@@ -34,13 +34,14 @@ use urt::{cspace, println, sys};
 /// which owns the slot meanwhile (a cleanup of a gone holder that ran in between would
 /// otherwise delete and free a slot the service thread is still using).
 pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpoint>), String> {
+    // Pinned for the whole open: the record is not reused meanwhile, even if the module goes.
     let shared = sessions::find(name).ok_or_else(|| format!("{name}: not loaded"))?;
     shared.unload.open(opener).map_err(|_| format!("{name}: not accepting sessions (being unloaded)"))?;
     let Some(id) = sessions::insert(shared.id, holder) else {
-        release(shared);
+        release(&shared);
         return Err(String::from("too many sessions"));
     };
-    match mint_session(shared, id) {
+    match mint_session(&shared, id) {
         Ok(slot) => {
             if holder == 0 {
                 sessions::set_cap(id, slot);
@@ -51,7 +52,7 @@ pub fn open(name: &str, holder: Holder, opener: usize) -> Result<(u64, Cap<Endpo
             // Only whoever removes the session drops its reference (a holder's cleanup may
             // have done both already).
             if sessions::remove(id).is_some() {
-                release(shared);
+                release(&shared);
             }
             Err(format!("{name}: {e}"))
         }
@@ -81,7 +82,7 @@ fn mint_session(shared: &Shared, id: u64) -> Result<CPtr, String> {
 }
 
 /// Drops one reference; completes a deferred removal if it was the last one.
-fn release(shared: &'static Shared) {
+fn release(shared: &Shared) {
     if shared.unload.close() == Closed::CompleteRemoval {
         println!("rmmod: last reference to {} closed: removing it now", shared.name);
         remove(shared.id, false);
@@ -111,13 +112,14 @@ fn remove(id: u32, forced: bool) {
         let Some(pos) = reg.modules.iter().position(|m| m.id == id) else { return };
         reg.modules.remove(pos)
     };
-    sessions::withdraw(id);
+    sessions::withdraw(&m.shared);
     if !m.failed && !forced {
         // The exit routine: the module answers and stops its thread.
         let _ = sys::call_ep(m.shared.ep.cptr(), &urt::sys::Message::new(modsdk::EXIT, &[]), CPtr::NONE);
     }
     loader::release_objects(&m.slots);
     pool::give_back(m.base, m.span);
+    sessions::release(m.shared);
     close_held(id);
 }
 
@@ -138,7 +140,7 @@ fn drop_session(module: u32, cap: CPtr) {
         cspace::free(cap);
     }
     if let Some(shared) = sessions::by_id(module) {
-        release(shared);
+        release(&shared);
     }
 }
 
@@ -204,7 +206,10 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         if !dependents.is_empty() {
             return Err(format!("rmmod: {name}: modules depend on it: {}", dependents.join(", ")));
         }
-        (m.id, m.shared, reg.users(m.id))
+        // A pin of its own: the record stays this module's until rmmod is done with it, even
+        // once the removal gave the registry's pin back.
+        let pin = sessions::by_id(m.id).ok_or_else(|| format!("rmmod: {name}: not open to sessions"))?;
+        (m.id, pin, reg.users(m.id))
     };
     let mut sync = || {
         if let Err(e) = sys::sync() {
@@ -236,7 +241,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
                 let mut late = String::new();
                 if took {
                     let reused = sys::cap_copy(server_ep().cptr(), shared.ep.cptr()).is_ok();
-                    let opened = record_session(shared, 0);
+                    let opened = record_session(&shared, 0);
                     if reused {
                         let _ = sys::cap_delete(shared.ep.cptr());
                     }
@@ -264,7 +269,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         Window::Waiting { opener: 0 } if seen.is_some() => {
             if let Some(s) = seen.take() {
                 s.take();
-                race_session = record_session(shared, 0);
+                race_session = record_session(&shared, 0);
             }
         }
         Window::Waiting { .. } => wait_for_opener(&mut waits),
@@ -300,7 +305,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
 /// (a yield lets only equal or higher priorities run: such an opener kept the unloader
 /// spinning). Sleeping at once made every grace period cost a timer round trip (milliseconds
 /// under TCG): the 8-core race stress took minutes longer.
-fn wait_for_opener(waits: &mut u32) {
+pub fn wait_for_opener(waits: &mut u32) {
     *waits += 1;
     if *waits <= GRACE_YIELDS {
         sys::yield_now();
@@ -318,7 +323,7 @@ const GRACE_SLEEP_US: u64 = 50;
 /// capability; returns its id.
 /// If it cannot be recorded, the reference is dropped again (it used to be kept: the module
 /// counted a session nobody could close).
-fn record_session(shared: &'static Shared, holder: Holder) -> Option<u64> {
+fn record_session(shared: &Shared, holder: Holder) -> Option<u64> {
     let Some(id) = sessions::insert(shared.id, holder) else {
         release(shared);
         return None;
@@ -345,8 +350,8 @@ pub fn remove_failed_id(id: u32) {
     if let Some(pos) = reg.modules.iter().position(|m| m.id == id && m.failed) {
         let m = reg.modules.remove(pos);
         drop(reg);
-        sessions::withdraw(m.id);
         pool::give_back(m.base, m.span);
+        sessions::release(m.shared);
     }
 }
 

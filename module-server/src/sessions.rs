@@ -3,14 +3,16 @@
 //! takes — the race of the seed's protocol is really there, and `unload::Unload` makes it safe.
 
 use abi::CPtr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use alloc::format;
+use alloc::string::String;
+use unload::directory::{Directory, Pin};
 pub use unload::sessions::Holder;
 use unload::sessions::Table;
 use unload::Unload;
 use urt::cap::{Cap, Endpoint};
 
-/// What the open path needs of a module. Made once per load and never freed (openers may hold
-/// a reference at any time; a few hundred bytes per load).
+/// What the open path needs of a module: a record of the directory (`unload::directory`),
+/// reused by a later load once its module is gone and no opener reads it any more.
 pub struct Shared {
     /// Registry id.
     pub id: u32,
@@ -34,41 +36,55 @@ pub const SESSIONS: usize = 1024;
 /// stress-test client (up to 16).
 pub const OPENERS: usize = 18;
 
-static DIRECTORY: [AtomicPtr<Shared>; MODULES] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MODULES];
+/// A module's record, pinned: its contents stay as they are while this lives. The registry
+/// entry of a module holds one from the load to the removal; an opener holds one while it
+/// opens a session.
+pub type Pinned = Pin<'static, Shared>;
 
-/// Publishes a module for the open path.
-pub fn publish(shared: &'static Shared) -> bool {
-    let p = shared as *const Shared as *mut Shared;
-    DIRECTORY
-        .iter()
-        .any(|slot| slot.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+static DIRECTORY: spin::Once<Directory<Shared>> = spin::Once::new();
+
+fn directory() -> &'static Directory<Shared> {
+    DIRECTORY.call_once(|| Directory::new(MODULES))
 }
 
-/// Every published module.
-fn published() -> impl Iterator<Item = &'static Shared> {
-    // SAFETY: every non-null pointer in the directory comes from `publish` of a leaked
-    // `&'static Shared`, never freed.
-    DIRECTORY.iter().filter_map(|slot| unsafe { slot.load(Ordering::Acquire).as_ref() })
+/// Takes a record for a module being loaded (not visible to openers yet). It may wait for an
+/// opener that still reads the record's previous module to finish its open.
+pub fn claim(shared: Shared) -> Result<Pinned, String> {
+    let mut waits = 0;
+    directory()
+        .claim(shared, &mut || crate::service::wait_for_opener(&mut waits))
+        .map_err(|_| format!("too many modules loaded (at most {MODULES}, failed ones included)"))
 }
 
-/// Takes a module out of the directory (after it is gone).
-pub fn withdraw(id: u32) {
-    for slot in &DIRECTORY {
-        // SAFETY: as in `published`.
-        if unsafe { slot.load(Ordering::Acquire).as_ref() }.is_some_and(|s| s.id == id) {
-            slot.store(core::ptr::null_mut(), Ordering::Release);
-        }
-    }
+/// Makes a module visible to the open path.
+pub fn publish(shared: &Pinned) {
+    directory().publish(shared.index(), u64::from(shared.id));
+}
+
+/// Hides a module from the open path (openers already inside keep their pin; the protocol
+/// refuses them).
+pub fn withdraw(shared: &Pinned) {
+    directory().withdraw(shared.index());
+}
+
+/// Gives a gone module's record back for reuse.
+pub fn release(shared: Pinned) {
+    directory().release(shared);
+}
+
+/// Records owned by modules now (the soak test checks they return to the baseline).
+pub fn records() -> usize {
+    directory().owned()
 }
 
 /// The published module named `name`.
-pub fn find(name: &str) -> Option<&'static Shared> {
-    published().find(|s| s.name == name)
+pub fn find(name: &str) -> Option<Pinned> {
+    directory().find(|s| s.name == name)
 }
 
 /// The published module with id `id`.
-pub fn by_id(id: u32) -> Option<&'static Shared> {
-    published().find(|s| s.id == id)
+pub fn by_id(id: u32) -> Option<Pinned> {
+    directory().find(|s| s.id == id)
 }
 
 /// The session table (`unload::sessions`, loom-checked): one compare-and-swap per change.

@@ -60,6 +60,7 @@ extern crate alloc;
 #[cfg(all(test, not(loom)))]
 extern crate std;
 
+pub mod directory;
 pub mod sessions;
 mod sync;
 
