@@ -27,6 +27,11 @@ pub struct PerCpu {
     /// Counter value of the earliest deadline of a thread sleeping on this core, `u64::MAX`
     /// if none (written by this core only, under the kernel lock; read by its interrupt path).
     pub next_wake: AtomicU64,
+    /// Counter value until which this core stalls before it returns to user code
+    /// (`DebugStall`), 0 if none (written and read by this core only).
+    pub stall_until: AtomicU64,
+    /// Set when a cross-core sync gave up waiting for this core: a stall ends then.
+    pub stall_release: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -38,6 +43,8 @@ const INIT: PerCpu = PerCpu {
     need_resched: AtomicBool::new(false),
     next_tick: AtomicU64::new(u64::MAX),
     next_wake: AtomicU64::new(u64::MAX),
+    stall_until: AtomicU64::new(0),
+    stall_release: AtomicBool::new(false),
 };
 
 static PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

@@ -58,6 +58,8 @@ impl Hw for Machine {
     }
     fn late(&self, core: usize, seq: u64) {
         log::error!("sync: core {core} did not answer within {TIMEOUT_MS} ms (sequence {seq})");
+        // A core stalled on purpose (`DebugStall`) comes back now.
+        percpu::of(core).stall_release.store(true, Ordering::Release);
     }
 }
 
@@ -77,12 +79,12 @@ pub fn sync(targets: CoreSet, asids: &[u16]) -> CoreSet {
 }
 
 /// The `Sync` syscall: every online core passes a quiescent point. `Ok(cores online)`, or
-/// `Err` if a core did not answer in time.
-pub fn sync_all(cores: usize) -> Result<u64, abi::Error> {
+/// `Err(the cores that did not answer in time)`.
+pub fn sync_all(cores: usize) -> Result<u64, CoreSet> {
     let targets = online(cores);
     match sync(targets, &[]) {
         0 => Ok(u64::from(targets.count_ones())),
-        _ => Err(abi::Error::NoResponse),
+        late => Err(late),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::object::{ObjId, State};
 use crate::sched::Kernel;
 use crate::{board, console, cspace, mm, percpu, sched};
 use abi::{Authority, Error, InfoKey, ObjectType, Registers, Rights, Syscall};
+use core::sync::atomic::Ordering;
 
 /// What a syscall did to its caller.
 pub enum Outcome {
@@ -169,7 +170,25 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         Syscall::VSpaceUnmap => k.vspace_unmap(cspace, a[0], a[1], a[2]).and_then(ok),
         Syscall::Sync => {
             authority(k, cspace, a[0], Authority::Sync, Rights::NONE)?;
-            crate::sync::sync_all(k.cores).and_then(ok)
+            match crate::sync::sync_all(k.cores) {
+                Ok(cores) => ok(cores),
+                Err(late) => {
+                    // The error path writes only `r0`: `r1` names the cores that did not answer.
+                    if let Some(t) = k.objects.tcb_mut(me) {
+                        t.ctx.x[1] = u64::from(late);
+                    }
+                    Err(Error::NoResponse)
+                }
+            }
+        }
+        Syscall::DebugStall => {
+            authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
+            if a[1] > abi::STALL_MAX_US {
+                return Err(Error::InvalidArgument);
+            }
+            let ticks = a[1].saturating_mul(timer::frequency()) / 1_000_000;
+            percpu::this().stall_until.store(timer::counter().saturating_add(ticks).max(1), Ordering::Relaxed);
+            done()
         }
 
         Syscall::KernelCheck => {

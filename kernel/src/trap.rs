@@ -54,6 +54,7 @@ pub fn user_sync() -> *mut UserContext {
         syscall::handle(&mut k);
         let ctx = sched::finish(k);
         console::flush_user(); // `DebugWrite` output, now that the kernel lock is free
+        stall_if_asked();
         return ctx;
     }
     let (syndrome, far, esr) = exceptions::syndrome();
@@ -65,6 +66,29 @@ pub fn user_sync() -> *mut UserContext {
     let ctx = sched::finish(k);
     console::flush_user();
     ctx
+}
+
+/// The `DebugStall` test hook: spins until the deadline with interrupts still masked (as they
+/// are in the exception handler) and the kernel lock free, so this core answers no sync
+/// request meanwhile — neither by interrupt nor while waiting for the lock.
+fn stall_if_asked() {
+    let until = percpu::this().stall_until.swap(0, Ordering::Relaxed);
+    if until == 0 {
+        return;
+    }
+    let here = percpu::this();
+    here.stall_release.store(false, Ordering::Relaxed);
+    log::warn!("stall: core {} stops answering (DebugStall)", percpu::core_id());
+    let mut released = false;
+    while timer::counter() < until {
+        if here.stall_release.swap(false, Ordering::Acquire) {
+            released = true;
+            break;
+        }
+        cpu::relax();
+    }
+    let why = if released { "a sync gave up waiting for it" } else { "its time is up" };
+    log::warn!("stall: core {} answers again ({why})", percpu::core_id());
 }
 
 /// An interrupt while EL0 ran.

@@ -169,6 +169,8 @@ commands:
   exhaust-sessions [NAME]  open sessions on NAME until refused; the refusal must say why
   insmod-sweep NAME  load NAME failing at each step of the load path in turn; each must roll back
   soak [N] [SEED]    N load/open/call/close/unload cycles over the shipped modules (1000), figures must come back
+  stall CORE MS   a test hook: core CORE stops answering (interrupts masked) for MS ms
+                  (at most 10000) or until a cross-core sync gives up on it (after 2 s)
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 
@@ -256,6 +258,10 @@ fn shell() {
                 let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
                 stress::soak(n, words.next().and_then(|w| w.parse().ok()).unwrap_or(1));
             }
+            "stall" => match (words.next().and_then(|w| w.parse().ok()), words.next().and_then(|w| w.parse().ok())) {
+                (Some(core), Some(ms)) => stress::stall(core, ms),
+                _ => println!("error: stall needs a core and a number of milliseconds: stall CORE MS"),
+            },
             "bench-modules" => stress::bench_modules(words.next().and_then(|w| w.parse().ok()).unwrap_or(20)),
             "panic" => {
                 let e = sys::debug_panic();

@@ -21,7 +21,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use unload::{Closed, Mode, Outcome, Window};
+use unload::{Closed, ForceRefused, Late, Mode, Outcome, Window};
 use urt::cap::{Cap, Endpoint};
 use urt::{cspace, println, sys};
 
@@ -211,9 +211,15 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         let pin = sessions::by_id(m.id).ok_or_else(|| format!("rmmod: {name}: not open to sessions"))?;
         (m.id, pin, reg.users(m.id))
     };
-    let mut sync = || {
-        if let Err(e) = sys::sync() {
+    // Step 3's cross-core sync. A core that does not pass its quiescent point within the
+    // kernel's bound (2 s) fails it: the module is registered again and nothing is freed.
+    let mut sync = || match sys::sync_naming_late() {
+        Ok(_) => Ok(()),
+        Err((abi::Error::NoResponse, late)) => Err(Late(late)),
+        Err((e, _)) => {
+            // Not a late core (no Sync authority?): nothing is known about the cores.
             println!("error: rmmod: cross-core sync: {}", e.describe());
+            Err(Late(0))
         }
     };
     if force {
@@ -256,7 +262,8 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
                 }
                 Ok(format!("rmmod: {name} force-removed; {refs} references revoked{late}"))
             }
-            Err(state) => Err(format!("rmmod: {name}: already {state}")),
+            Err(ForceRefused::State(state)) => Err(format!("rmmod: {name}: already {state}")),
+            Err(ForceRefused::NotQuiescent(late)) => Err(not_quiescent(name, late)),
         };
     }
     // The test hook (`--race`): an opener (the shell's slot) sees the module registered just
@@ -291,12 +298,30 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
             ))
         }
         Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
+        Outcome::NotQuiescent(late) => Err(not_quiescent(name, late)),
         Outcome::Removed => {
             remove(id, false);
             Ok(format!("rmmod: {name} removed"))
         }
     }
 }
+
+/// The answer when step 3's sync failed: which cores, and what happened to the module.
+fn not_quiescent(name: &str, late: Late) -> String {
+    let cores: Vec<String> = (0..64).filter(|c| late.0 >> c & 1 == 1).map(|c| format!("{c}")).collect();
+    let who = match cores.len() {
+        0 => String::from("the cross-core sync failed"),
+        1 => format!("core {} did not pass the sync point", cores[0]),
+        _ => format!("cores {} did not pass the sync point", cores.join(", ")),
+    };
+    format!(
+        "rmmod: {name}: busy: {who} within {} ms; {name} is registered again and nothing was freed (try again)",
+        SYNC_BOUND_MS
+    )
+}
+
+/// How long the kernel's sync waits for a core (`kernel/src/sync.rs`, `TIMEOUT_MS`).
+const SYNC_BOUND_MS: u64 = 2000;
 
 /// The unloader waits for an opener to leave its critical section (`waits`: how many times it
 /// has looked in this unload). It yields first — an opener on another core, or of at least the

@@ -838,3 +838,46 @@ pub fn exhaust_sessions(name: &str) {
         Err(e) => println!("exhaust-sessions FAILED: {e}"),
     }
 }
+
+/// The process whose thread stalls a core (`stall`), kept until the next `stall`.
+static STALLER: spin::mutex::SpinMutex<Option<urt::process::Process>> = spin::mutex::SpinMutex::new(None);
+/// Where the staller finds the Debug authority in its own CNode.
+const STALLER_DEBUG_SLOT: u32 = 1;
+
+extern "C" fn staller(us: u64) -> u64 {
+    sys::set_authority(abi::Authority::Debug, CPtr::root(STALLER_DEBUG_SLOT));
+    match sys::debug_stall(us) {
+        Ok(()) => 0,
+        Err(e) => e as u64,
+    }
+}
+
+/// `stall CORE MS`: a test hook — core CORE stops answering (interrupts masked, no thread runs)
+/// for MS milliseconds or until a cross-core sync gives up waiting for it (the kernel's bound,
+/// 2 s), so that a sync started meanwhile cannot complete. The
+/// kernel logs `stall: core N stops answering` when it begins and `answers again` when it
+/// ends. The stalling thread runs in a process of its own (its own address space: a TLB
+/// shootdown of the server's pages never waits for the stalled core).
+pub fn stall(core: usize, ms: u64) {
+    let cores = sys::system_info(InfoKey::Cores).unwrap_or(1) as usize;
+    if core >= cores {
+        return println!("error: stall: there is no core {core} (cores 0..{})", cores - 1);
+    }
+    let us = ms.saturating_mul(1000);
+    if us > abi::STALL_MAX_US {
+        return println!("error: stall: at most {} ms", abi::STALL_MAX_US / 1000);
+    }
+    let mut staller_slot = STALLER.lock();
+    // The last one has finished (its stall ended, or it is still stalling: then this waits).
+    if let Some(mut old) = staller_slot.take() {
+        let _ = old.join();
+    }
+    let debug = sys::authority(abi::Authority::Debug);
+    match urt::process::spawn_clone(staller, us, Some(core), &[(debug, STALLER_DEBUG_SLOT)]) {
+        Ok(p) => {
+            *staller_slot = Some(p);
+            println!("stall: core {core} will stop answering for {ms} ms");
+        }
+        Err(e) => println!("error: stall: cannot start the stalling process: {}", e.describe()),
+    }
+}

@@ -233,7 +233,8 @@ pub enum Syscall {
     /// once every online core has passed a quiescent point (taken an interrupt out of whatever
     /// it ran, executed a full barrier, acknowledged). `a0` = an [`Authority::Sync`]
     /// capability (it interrupts every busy core). `r1` = the number of cores.
-    /// Errors: [`Error::NoResponse`] (a core did not answer in time; the kernel logs which).
+    /// Errors: [`Error::NoResponse`] (a core did not answer within 2 s; the kernel logs which,
+    /// and `r1` is then the set of cores that did not answer, one bit per core).
     Sync = 35,
     /// Unmaps every frame mapped in VSpace `a0` ([`Rights::WRITE`]) from page-aligned address
     /// `a1` for `a2` pages, with one cross-core sync for all of them (a frame unmapped one by
@@ -253,7 +254,17 @@ pub enum Syscall {
     /// the caller. The wake-up is an interrupt at the deadline, not the next scheduler tick; a
     /// thread suspended while sleeping sleeps on to the same deadline when resumed.
     Sleep = 38,
+    /// A test hook: once this syscall returns, the calling core spins for `a1` microseconds
+    /// (at most [`STALL_MAX_US`]), or until a cross-core sync gives up waiting for it
+    /// (whichever comes first), with interrupts masked, outside the kernel lock, before it
+    /// goes back to user code — a core that cannot reach the cross-core sync point for a
+    /// while (it runs no thread's code meanwhile and answers no interrupt). `a0` = an
+    /// [`Authority::Debug`] capability. Errors: [`Error::InvalidArgument`] (too long).
+    DebugStall = 39,
 }
+
+/// The longest stall [`Syscall::DebugStall`] accepts: 10 s.
+pub const STALL_MAX_US: u64 = 10_000_000;
 
 /// What [`Syscall::KernelCheck`] reports: the counts a test compares before and after (once the
 /// fuzzer's quota is revoked they must be back to where they were).
@@ -326,7 +337,7 @@ impl KernelStats {
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 39] = [
+    pub const ALL: [Syscall; 40] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -366,6 +377,7 @@ impl Syscall {
         Syscall::VSpaceUnmap,
         Syscall::KernelCheck,
         Syscall::Sleep,
+        Syscall::DebugStall,
     ];
 
     /// Decodes a number from `x8`.

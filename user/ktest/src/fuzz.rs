@@ -323,9 +323,13 @@ extern "C" fn worker(index: u64) -> u64 {
                     Some(Syscall::DebugWrite) => [ptr_arg(&mut r, false), len_arg(&mut r), c0, 0, 0, 0, 0, 0],
                     Some(Syscall::SystemInfo) => [num_arg(&mut r), c0, 0, 0, 0, 0, 0, 0],
                     Some(Syscall::KernelCheck) => [c0, ptr_arg(&mut r, true), 0, 0, 0, 0, 0, 0],
-                    Some(Syscall::PowerOff | Syscall::DebugPanic | Syscall::Sync | Syscall::DebugRead) => {
-                        [c0, 0, 0, 0, 0, 0, 0, 0]
-                    }
+                    Some(
+                        Syscall::PowerOff
+                        | Syscall::DebugPanic
+                        | Syscall::Sync
+                        | Syscall::DebugRead
+                        | Syscall::DebugStall,
+                    ) => [c0, 0, 0, 0, 0, 0, 0, 0],
                     Some(Syscall::Null | Syscall::Yield | Syscall::Poll | Syscall::CapInfo) => [c0; 8],
                     // A deadline in the past, or at most ~16 µs ahead (the helpers' random
                     // registers make them sleep for ever too, and the revoke at the end stops them).

@@ -462,6 +462,26 @@ pub fn sync() -> Result<u64, Error> {
     call(Syscall::Sync, args(&[authority(Authority::Sync).0])).map(|r| r[1])
 }
 
+/// [`Syscall::Sync`], naming the cores that did not answer: `Err((Error::NoResponse, cores))`
+/// with one bit per late core (0 for any other error).
+pub fn sync_naming_late() -> Result<u64, (Error, u64)> {
+    let r = syscall(Syscall::Sync as u64, args(&[authority(Authority::Sync).0]));
+    match r[0] {
+        0 => Ok(r[1]),
+        code => {
+            let e = Error::from_code(code).unwrap_or(Error::InvalidSyscall);
+            Err((e, if e == Error::NoResponse { r[1] } else { 0 }))
+        }
+    }
+}
+
+/// [`Syscall::DebugStall`]: once this returns to the kernel's exit path, this core spins with
+/// interrupts masked for `us` microseconds (a test hook: a core that cannot reach the sync
+/// point). Needs the Debug authority.
+pub fn debug_stall(us: u64) -> Result<(), Error> {
+    call(Syscall::DebugStall, args(&[authority(Authority::Debug).0, us])).map(|_| ())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Threads and memory
 

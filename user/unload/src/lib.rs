@@ -163,6 +163,31 @@ pub enum Outcome {
     Deferred(u64),
     /// The module was not [`State::Live`] (already unloading, going or gone); nothing changed.
     NotLive(State),
+    /// Step 3's sync failed (a core did not pass a quiescent point in time): the module was
+    /// re-registered ([`State::Live`]) whatever the mode, and nothing is to be freed. A later
+    /// `unload`, once the cores answer, can succeed.
+    NotQuiescent(Late),
+}
+
+/// Step 3's sync did not complete: these cores (a bit per core) did not pass a quiescent
+/// point within the bound the caller's `sync` waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Late(
+    /// The cores that did not answer, one bit each.
+    pub u64,
+);
+
+/// Step 3's cross-core sync as the caller gives it: `Err` names the cores that did not answer.
+pub type SyncFn<'a> = dyn FnMut() -> Result<(), Late> + 'a;
+
+/// Why [`Unload::force`] did not remove the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ForceRefused {
+    /// It was already in this state ([`State::Gone`], or [`State::Unloading`]: an `unload` is
+    /// running); nothing changed.
+    State(State),
+    /// The sync failed: the module was re-registered ([`State::Live`]) and nothing is freed.
+    NotQuiescent(Late),
 }
 
 /// The answer of [`Unload::close`].
@@ -327,7 +352,7 @@ impl Unload {
     /// There is one unloader: `unload` and [`Unload::force`] must not run concurrently with
     /// each other (a second `unload` started meanwhile gets [`Outcome::NotLive`], a `force`
     /// gets `Err(State::Unloading)`). The hook must not call them either.
-    pub fn unload(&self, mode: Mode, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window)) -> Outcome {
+    pub fn unload(&self, mode: Mode, sync: &mut SyncFn<'_>, hook: &mut dyn FnMut(Window)) -> Outcome {
         self.run(mode, sync, hook, true)
     }
 
@@ -341,13 +366,13 @@ impl Unload {
     pub fn unload_without_grace_period(
         &self,
         mode: Mode,
-        sync: &mut dyn FnMut(),
+        sync: &mut SyncFn<'_>,
         hook: &mut dyn FnMut(Window),
     ) -> Outcome {
         self.run(mode, sync, hook, false)
     }
 
-    fn run(&self, mode: Mode, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window), grace: bool) -> Outcome {
+    fn run(&self, mode: Mode, sync: &mut SyncFn<'_>, hook: &mut dyn FnMut(Window), grace: bool) -> Outcome {
         // Step 1: refuse while used.
         let state = self.state();
         if state != State::Live {
@@ -364,8 +389,13 @@ impl Unload {
         }
         hook(Window::AfterUnregister);
         // Step 3: every core passes a quiescent point, then every opener that was inside its
-        // critical section at step 2 leaves it.
-        sync();
+        // critical section at step 2 leaves it. A core that does not pass its quiescent point
+        // in time may still be inside: nothing can be freed, so the module is registered again
+        // (openers that came in the window keep their references).
+        if let Err(late) = sync() {
+            self.state.store(State::Live.encode(), Ordering::SeqCst);
+            return Outcome::NotQuiescent(late);
+        }
         if grace {
             self.grace_period(hook);
         }
@@ -409,21 +439,26 @@ impl Unload {
     /// same way) before taking the count, so an opener that saw "registered" is counted in the
     /// answer rather than left holding a reference to a gone module.
     ///
-    /// `Err(state)` if the module was already [`State::Gone`], or [`State::Unloading`] (an
-    /// `unload` is running; there is one unloader); nothing changed then. A [`State::Going`]
-    /// module (removal deferred) can be forced.
-    pub fn force(&self, sync: &mut dyn FnMut(), hook: &mut dyn FnMut(Window)) -> Result<u64, State> {
+    /// `Err(ForceRefused::State(state))` if the module was already [`State::Gone`], or
+    /// [`State::Unloading`] (an `unload` is running; there is one unloader); nothing changed
+    /// then. A [`State::Going`] module (removal deferred) can be forced. If `sync` fails the
+    /// module is registered again ([`State::Live`], also if it was going: the deferred removal
+    /// is dropped) with its references untouched: `Err(ForceRefused::NotQuiescent)`.
+    pub fn force(&self, sync: &mut SyncFn<'_>, hook: &mut dyn FnMut(Window)) -> Result<u64, ForceRefused> {
         let mut from = State::Live;
         loop {
             match self.unregister(from, State::Gone) {
                 Ok(()) => break,
                 Err(State::Going) if from == State::Live => from = State::Going,
                 Err(State::Live) if from == State::Going => from = State::Live,
-                Err(other) => return Err(other),
+                Err(other) => return Err(ForceRefused::State(other)),
             }
         }
         hook(Window::AfterUnregister);
-        sync();
+        if let Err(late) = sync() {
+            self.state.store(State::Live.encode(), Ordering::SeqCst);
+            return Err(ForceRefused::NotQuiescent(late));
+        }
         self.grace_period(hook);
         hook(Window::AfterSync);
         Ok(self.refs.swap(0, Ordering::SeqCst))

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::vec;
 use std::vec::Vec;
 
-fn no_sync() -> impl FnMut() {
-    || {}
+fn no_sync() -> impl FnMut() -> Result<(), Late> {
+    || Ok(())
 }
 
 /// For calls with no opener inside its critical section: the grace period has nobody to wait
@@ -20,6 +20,26 @@ fn no_hook() -> impl FnMut(Window) {
 
 fn unload(u: &Unload, mode: Mode) -> Outcome {
     u.unload(mode, &mut no_sync(), &mut no_hook())
+}
+
+/// A sync that fails (a core did not answer): the module is live again, untouched, in either
+/// mode and for a forced removal (issue 12); once the cores answer, the unload succeeds.
+#[test]
+fn a_failed_sync_re_registers_and_frees_nothing() {
+    for mode in [Mode::Busy, Mode::Wait] {
+        let u = Unload::new(2);
+        let out = u.unload(mode, &mut || Err(Late(0b100)), &mut no_hook());
+        assert_eq!(out, Outcome::NotQuiescent(Late(0b100)));
+        assert_eq!(u.state(), State::Live);
+        u.open(0).unwrap();
+        assert_eq!(u.close(), Closed::Remaining(0));
+        assert_eq!(unload(&u, mode), Outcome::Removed);
+    }
+    let u = Unload::new(2);
+    u.open(0).unwrap();
+    assert_eq!(u.force(&mut || Err(Late(0b10)), &mut no_hook()), Err(ForceRefused::NotQuiescent(Late(0b10))));
+    assert_eq!((u.state(), u.refs()), (State::Live, 1), "re-registered with its reference");
+    assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Ok(1));
 }
 
 #[test]
@@ -62,7 +82,14 @@ fn step_1_refuses_while_used_and_changes_nothing() {
     u.open(0).unwrap();
     let mut synced = 0;
     let mut hooked = Vec::new();
-    let out = u.unload(Mode::Wait, &mut || synced += 1, &mut |w| hooked.push(w));
+    let out = u.unload(
+        Mode::Wait,
+        &mut || {
+            synced += 1;
+            Ok(())
+        },
+        &mut |w| hooked.push(w),
+    );
     assert_eq!(out, Outcome::InUse(2));
     assert_eq!(u.state(), State::Live);
     assert_eq!(u.refs(), 2);
@@ -75,13 +102,20 @@ fn step_1_refuses_while_used_and_changes_nothing() {
 fn unused_module_is_removed_with_hooks_and_sync_in_order() {
     let u = Unload::new(3);
     let order = core::cell::RefCell::new(Vec::new());
-    let out = u.unload(Mode::Busy, &mut || order.borrow_mut().push("sync"), &mut |w| {
-        order.borrow_mut().push(match w {
-            Window::AfterUnregister => "after-unregister",
-            Window::Waiting { .. } => panic!("no opener is inside, yet waited: {w:?}"),
-            Window::AfterSync => "after-sync",
-        })
-    });
+    let out = u.unload(
+        Mode::Busy,
+        &mut || {
+            order.borrow_mut().push("sync");
+            Ok(())
+        },
+        &mut |w| {
+            order.borrow_mut().push(match w {
+                Window::AfterUnregister => "after-unregister",
+                Window::Waiting { .. } => panic!("no opener is inside, yet waited: {w:?}"),
+                Window::AfterSync => "after-sync",
+            })
+        },
+    );
     assert_eq!(out, Outcome::Removed);
     assert_eq!(*order.borrow(), ["after-unregister", "sync", "after-sync"]);
     assert_eq!(u.state(), State::Gone);
@@ -250,13 +284,22 @@ fn force_returns_the_outstanding_references() {
     u.open(0).unwrap();
     u.open(1).unwrap();
     let mut synced = false;
-    assert_eq!(u.force(&mut || synced = true, &mut no_hook()), Ok(2));
+    assert_eq!(
+        u.force(
+            &mut || {
+                synced = true;
+                Ok(())
+            },
+            &mut no_hook()
+        ),
+        Ok(2)
+    );
     assert!(synced);
     assert_eq!(u.state(), State::Gone);
     assert_eq!(u.refs(), 0);
     assert_eq!(u.close(), Closed::Stale, "revoked references close as stale");
     assert_eq!(u.open(0), Err(Refused(State::Gone)));
-    assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Gone));
+    assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(ForceRefused::State(State::Gone)));
 }
 
 #[test]
@@ -287,7 +330,7 @@ fn force_is_refused_during_an_unload() {
     let out = u.unload(Mode::Busy, &mut no_sync(), &mut |w| {
         assert!(!matches!(w, Window::Waiting { .. }), "no opener is inside, yet waited: {w:?}");
         if w == Window::AfterUnregister {
-            assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(State::Unloading));
+            assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Err(ForceRefused::State(State::Unloading)));
             assert_eq!(unload(&u, Mode::Wait), Outcome::NotLive(State::Unloading));
         }
     });
@@ -393,7 +436,7 @@ fn threads_race_the_unloader() {
             let mut waits_after_stop = vec![0u32; openers];
             loop {
                 let all_stopped = stopped.iter().all(|s| s.load(StdOrdering::SeqCst));
-                let out = u.unload(mode, &mut || {}, &mut |w| {
+                let out = u.unload(mode, &mut || Ok(()), &mut |w| {
                     if let Window::Waiting { opener } = w {
                         // Seeing the stop, the unloader's next look at the counter sees the
                         // opener's last "leave": at most one more wait for it, ever.
@@ -418,6 +461,7 @@ fn threads_race_the_unloader() {
                     }
                     Outcome::Deferred(_) | Outcome::NotLive(_) => break,
                     Outcome::InUse(_) | Outcome::Busy(_) => std::thread::yield_now(),
+                    Outcome::NotQuiescent(_) => unreachable!("this sync never fails"),
                 }
             }
             for t in threads {

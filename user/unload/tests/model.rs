@@ -79,11 +79,12 @@ enum SyncKind {
 }
 
 impl SyncKind {
-    fn run(self) -> impl FnMut() {
+    fn run(self) -> impl FnMut() -> Result<(), unload::Late> {
         move || {
             if let SyncKind::Fence = self {
                 fence(SeqCst)
             }
+            Ok(())
         }
     }
 }
@@ -244,7 +245,7 @@ fn opener_starting_in_the_window_is_refused() {
             spin_until(&w);
             o.opener(0, false)
         });
-        let out = m.unload.unload(Mode::Busy, &mut || {}, &mut |at| {
+        let out = m.unload.unload(Mode::Busy, &mut || Ok(()), &mut |at| {
             if at == Window::AfterUnregister {
                 window.store(true, SeqCst);
             }
@@ -267,7 +268,7 @@ fn force_counts_every_successful_open() {
         let m = Module::new(1);
         let o = m.clone();
         let opener = thread::spawn(move || o.unload.open(0).is_ok());
-        let revoked = m.unload.force(&mut || {}, &mut yielding).expect("live");
+        let revoked = m.unload.force(&mut || Ok(()), &mut yielding).expect("live");
         let opened = opener.join().unwrap();
         assert_eq!(revoked, u64::from(opened), "every reference is revoked");
         assert_eq!(m.unload.state(), State::Gone);
