@@ -109,6 +109,15 @@ fn boot_primary(fdt_pointer: u64) -> ! {
     mm::kernel_map::activate_on_this_core();
     log::info!("mmu: kernel tables active (text RX, rodata R, data RW+NX, devices nGnRE); heap {} KiB", heap >> 10);
 
+    if let Some(max) = board.cmdline.get("debug.max_asids") {
+        match max.parse::<u16>() {
+            Ok(n) if n > 0 => {
+                mm::vspace::limit_asids(n);
+                log::warn!("debug.max_asids={n}: at most {n} address spaces (a test setting)");
+            }
+            _ => log::error!("debug.max_asids={max}: not a number from 1 to 65535; ignored"),
+        }
+    }
     let (major, minor) = psci::version(board.psci);
     log::info!("psci {major}.{minor} via {:?}", board.psci);
     gic::init_distributor(board.gicd.base);

@@ -110,13 +110,33 @@ fn kerr(what: &str, e: Error) -> String {
 
 /// `insmod NAME`: loads and starts a module; returns a line for the shell.
 pub fn insmod(name: &str) -> Result<String, String> {
+    insmod_as(name, None)
+}
+
+/// Longest instance name (`insmod FILE as NAME`).
+pub const INSTANCE_NAME_MAX: usize = 32;
+
+/// `insmod FILE as NAME`: loads a module under the instance name `NAME` instead of the name its
+/// `.modinfo` gives, so one file can be loaded several times (sessions open it by that name).
+pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
     let (file, bytes) = find(name).ok_or_else(|| format!("{name}: no such module or archive entry"))?;
     let plan = elf::validate(bytes, &Limits::default()).map_err(|e| format!("{file}: {e}"))?;
     let info = &plan.info;
+    if let Some(n) = instance {
+        let ok = !n.is_empty()
+            && n.len() <= INSTANCE_NAME_MAX
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !ok {
+            return Err(format!(
+                "insmod: bad instance name {n:?}: 1 to {INSTANCE_NAME_MAX} letters, digits, '-', '_' or '.'"
+            ));
+        }
+    }
+    let modname: String = String::from(instance.unwrap_or(&info.name));
     let id = {
         let mut reg = REGISTRY.lock();
-        if let Some(m) = reg.by_name(&info.name) {
-            return Err(format!("{}: already loaded ({})", info.name, m.state().name()));
+        if let Some(m) = reg.by_name(&modname) {
+            return Err(format!("{}: already loaded ({})", modname, m.state().name()));
         }
         let missing: Vec<&str> = info
             .depends
@@ -125,7 +145,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
             .map(|d| d.as_str())
             .collect();
         if !missing.is_empty() {
-            return Err(format!("{}: missing dependency {}", info.name, missing.join(", ")));
+            return Err(format!("{}: missing dependency {}", modname, missing.join(", ")));
         }
         let id = reg.new_module_id();
         BUILDING.store(u64::from(id), Ordering::Release);
@@ -133,7 +153,10 @@ pub fn insmod(name: &str) -> Result<String, String> {
     };
     let pages = plan.image_pages;
     let span = pages + 1 + STACK_PAGES + 1; // image, guard, stack, IPC buffer
-    let base = pool::take(span).ok_or_else(|| format!("{}: no room in the module address pool", info.name))?;
+    let Some(base) = pool::take(span) else {
+        BUILDING.store(0, Ordering::Release);
+        return Err(format!("{modname}: no room in the module address pool ({} slots in use)", pool::used_count()));
+    };
     let mut slots = Vec::new();
     let built = build(id, &plan, bytes, base, &mut slots);
     let (ep, thread, ep_object) = match built {
@@ -142,11 +165,11 @@ pub fn insmod(name: &str) -> Result<String, String> {
             BUILDING.store(0, Ordering::Release);
             release_objects(&slots);
             pool::give_back(base, span);
-            return Err(format!("{}: {e}", info.name));
+            return Err(format!("{}: {e}", modname));
         }
     };
     let claimed = step("record").and_then(|()| {
-        sessions::claim(Shared { id, name: info.name.clone(), ep, ep_object, unload: unload::Unload::new(OPENERS) })
+        sessions::claim(Shared { id, name: modname.clone(), ep, ep_object, unload: unload::Unload::new(OPENERS) })
     });
     let shared = match claimed {
         Ok(s) => s,
@@ -154,17 +177,17 @@ pub fn insmod(name: &str) -> Result<String, String> {
             BUILDING.store(0, Ordering::Release);
             release_objects(&slots);
             pool::give_back(base, span);
-            return Err(format!("{}: {e}", info.name));
+            return Err(format!("{}: {e}", modname));
         }
     };
     let ep = shared.ep;
     {
         let mut reg = REGISTRY.lock();
         BUILDING.store(0, Ordering::Release); // listed now: `fail` finds it
-        reg.remember(id, &info.name);
+        reg.remember(id, &modname);
         reg.modules.push(Module {
             id,
-            name: info.name.clone(),
+            name: modname.clone(),
             version: info.version.clone(),
             file: file.clone(),
             failed: false,
@@ -186,7 +209,7 @@ pub fn insmod(name: &str) -> Result<String, String> {
     // kept for this moment (`service::fail` of an id not listed yet).
     if let Some(why) = crate::service::take_early_fault(id) {
         undo(&why);
-        return Err(format!("{}: failed while starting: {why}", info.name));
+        return Err(format!("{}: failed while starting: {why}", modname));
     }
     let started = step("ping").and_then(|()| {
         START_DEADLINE.store(urt::time::ticks() + START_SECONDS * urt::time::hz(), Ordering::Release);
@@ -207,19 +230,19 @@ pub fn insmod(name: &str) -> Result<String, String> {
     });
     if let Err(e) = started {
         undo("did not start");
-        return Err(format!("{}: failed while starting: {e}", info.name));
+        return Err(format!("{}: failed while starting: {e}", modname));
     }
     if let Some(m) = REGISTRY.lock().by_id_mut(id) {
         m.loading = false;
     }
     if let Err(e) = step("publish") {
         undo("not published");
-        return Err(format!("{}: {e}", info.name));
+        return Err(format!("{}: {e}", modname));
     }
     if let Some(m) = REGISTRY.lock().by_id(id) {
         sessions::publish(&m.shared);
     }
-    Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", info.name, info.version, span))
+    Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", modname, info.version, span))
 }
 
 /// Deletes what a failed build made.
@@ -259,7 +282,19 @@ fn build(
         Ok(s)
     };
     step("quota")?;
-    let q = BOOT_QUOTA.create_quota(take()?, frames, bytes_needed).map_err(|e| kerr("quota", e))?;
+    let q = BOOT_QUOTA.create_quota(take()?, frames, bytes_needed).map_err(|e| match e {
+        // Name what ran out: frames or kernel memory, with what is left.
+        Error::NoMemory => {
+            let (left_frames, left_bytes) = sys::quota_info(BOOT_QUOTA.cptr()).unwrap_or((0, 0));
+            format!(
+                "not enough memory: it needs {frames} frames and {} KiB of kernel memory, the machine has {left_frames} \
+                 frames and {} KiB left",
+                bytes_needed / 1024,
+                left_bytes / 1024
+            )
+        }
+        e => kerr("quota", e),
+    })?;
     step("cnode")?;
     let cnode: Cap<CNode> = q.create(take()?, modsdk::MODULE_CNODE_RADIX).map_err(|e| kerr("cnode", e))?;
     step("vspace")?;

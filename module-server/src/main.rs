@@ -135,7 +135,9 @@ const HELP: &str = "\
 commands:
   help            this list
   archive         the files in the boot archive
-  insmod NAME     load a module (NAME: a module name or an archive file name)
+  insmod NAME [as INSTANCE]
+                  load a module (NAME: a module name or an archive file name), under the
+                  name INSTANCE if given (one file loaded several times)
   rmmod [--wait|--force|--race] NAME
                   unload a module (the seed's protocol): refused while used; --wait removes it
                   when the last reference closes; --force revokes every reference; --race opens
@@ -167,6 +169,8 @@ commands:
   busy-probe      call 'hello' while 'spinner' is inside a call that never ends, then remove it
   bench-modules [N]  time N insmod+rmmod cycles of 'hello'
   exhaust-sessions [NAME]  open sessions on NAME until refused; the refusal must say why
+  exhaust-modules FILE [pool=N]  load FILE as FILE-1, FILE-2, ... with a session each until
+                  something runs out (the error must name it), then remove all: figures back
   insmod-sweep NAME  load NAME failing at each step of the load path in turn; each must roll back
   soak [N] [SEED]    N load/open/call/close/unload cycles over the shipped modules (1000), figures must come back
   stall CORE MS   a test hook: core CORE stops answering (interrupts masked) for MS ms
@@ -250,6 +254,13 @@ fn shell() {
             "force-probe" => stress::force_probe(),
             "busy-probe" => stress::busy_probe(),
             "exhaust-sessions" => stress::exhaust_sessions(words.next().unwrap_or("hello")),
+            "exhaust-modules" => match words.next() {
+                Some(file) => {
+                    let pool = words.next().and_then(|w| w.strip_prefix("pool=")).and_then(|n| n.parse().ok());
+                    stress::exhaust_modules(file, pool)
+                }
+                None => println!("error: exhaust-modules needs a module file: exhaust-modules FILE [pool=N]"),
+            },
             "insmod-sweep" => match words.next() {
                 Some(name) => stress::insmod_sweep(name),
                 None => println!("error: insmod-sweep needs a module name"),

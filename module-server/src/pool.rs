@@ -35,13 +35,30 @@ pub fn used_count() -> usize {
     USED.iter().filter(|u| u.load(Ordering::Relaxed)).count()
 }
 
+/// Slots `take` may hand out: all of them, or fewer (`exhaust-modules ... pool=N`, a test hook
+/// to run out of load addresses before anything else).
+static LIMIT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(SLOTS);
+
+/// Lets `take` use only `n` slots (at most all); returns the number now in effect.
+pub fn set_limit(n: usize) -> usize {
+    let n = n.clamp(1, SLOTS);
+    LIMIT.store(n, Ordering::Relaxed);
+    n
+}
+
+/// The number of slots `take` may use.
+pub fn limit() -> usize {
+    LIMIT.load(Ordering::Relaxed)
+}
+
 /// A free slot for a module spanning `pages` pages: its base address.
 pub fn take(pages: u64) -> Option<u64> {
     if pages * PAGE_SIZE > SLOT_BYTES {
         return None;
     }
-    let start = (next_random() % SLOTS as u64) as usize;
-    (0..SLOTS).map(|i| (start + i) % SLOTS).find_map(|i| {
+    let slots = limit();
+    let start = (next_random() % slots as u64) as usize;
+    (0..slots).map(|i| (start + i) % slots).find_map(|i| {
         USED[i].compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).ok()?;
         Some(BASE + i as u64 * SLOT_BYTES)
     })

@@ -35,9 +35,16 @@ pub fn module_command(command: &str, input: &str) {
             }
             println!("archive: {} files", archive_entries().len());
         }
-        ("insmod", Some(name)) => match loader::insmod(name) {
-            Ok(line) => println!("{line}"),
-            Err(e) => println!("error: {e}"),
+        ("insmod", Some(name)) => match (words.next(), words.next(), words.next()) {
+            (None, _, _) => match loader::insmod(name) {
+                Ok(line) => println!("{line}"),
+                Err(e) => println!("error: {e}"),
+            },
+            (Some("as"), Some(instance), None) => match loader::insmod_as(name, Some(instance)) {
+                Ok(line) => println!("{line}"),
+                Err(e) => println!("error: {e}"),
+            },
+            _ => println!("error: insmod: usage: insmod FILE [as NAME]"),
         },
         ("lsmod", _) => lsmod(),
         ("modinfo", Some(name)) => modinfo(name),

@@ -881,3 +881,104 @@ pub fn stall(core: usize, ms: u64) {
         Err(e) => println!("error: stall: cannot start the stalling process: {}", e.describe()),
     }
 }
+
+/// What an exhaustion error must name (one of these): the resource that ran out.
+const RAN_OUT: [&str; 7] = [
+    "too many modules loaded",
+    "no room in the module address pool",
+    "not enough memory",
+    "no address-space identifier (ASID) left",
+    "the module server's CNode is full",
+    "too many sessions",
+    "out of memory",
+];
+
+/// `exhaust-modules FILE [pool=N]`: loads FILE again and again (as FILE-1, FILE-2, ...), opening
+/// and calling a session on each, until something runs out; the error must name what (module
+/// records, load addresses, memory, ASIDs, slots, sessions). Then everything is closed and
+/// unloaded, and the kernel's and the server's figures must be back where they were. `pool=N`
+/// lets the load-address pool hand out only N slots (a test hook), so that it runs out first.
+pub fn exhaust_modules(file: &str, pool_limit: Option<usize>) {
+    // A warm-up load and unload first: the server's heap grows for the file's image the first
+    // time (and keeps those frames for good), which is not what is compared.
+    let warm = alloc::format!("{file}-warm-up");
+    if let Err(e) = loader::insmod_as(file, Some(&warm)).and_then(|_| service::rmmod(&warm, Mode::Busy, false)) {
+        return println!("error: exhaust-modules: the warm-up load of {file}: {e}");
+    }
+    let before = match figures() {
+        Ok(f) => f,
+        Err(e) => return println!("error: exhaust-modules: {e}"),
+    };
+    if before.modules != 0 {
+        return println!("error: exhaust-modules: unload every module first ({} loaded)", before.modules);
+    }
+    if let Some(n) = pool_limit {
+        println!("exhaust-modules: the load-address pool hands out at most {} slots", crate::pool::set_limit(n));
+    }
+    let mut loaded: alloc::vec::Vec<alloc::string::String> = alloc::vec::Vec::new();
+    let mut open: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    let why = loop {
+        if loaded.len() >= 4 * sessions::MODULES {
+            break alloc::string::String::from("nothing ran out (a limit is missing)");
+        }
+        let name = alloc::format!("{file}-{}", loaded.len() + 1);
+        if let Err(e) = loader::insmod_as(file, Some(&name)) {
+            break e;
+        }
+        loaded.push(name.clone());
+        match service::open(&name, 0, 0) {
+            Ok((id, cap)) => {
+                open.push(id);
+                let asked = sys::call_ep(cap.cptr(), &modsdk::text_message(modsdk::TEXT, "sum"), CPtr::NONE);
+                if let Err(e) = asked.map_err(|e| e.describe()).and_then(|got| {
+                    if got.msg.label == modsdk::TEXT {
+                        Ok(())
+                    } else {
+                        Err("it answered an error")
+                    }
+                }) {
+                    break alloc::format!("{name}: call: {e}");
+                }
+            }
+            Err(e) => break alloc::format!("open: {e}"),
+        }
+        if loaded.len() % 16 == 0 {
+            println!("exhaust-modules: {} loaded", loaded.len());
+        }
+    };
+    let named = RAN_OUT.iter().find(|k| why.contains(*k));
+    println!("exhaust-modules: {} loaded with a session each, then: {why}", loaded.len());
+    let mut problems: alloc::vec::Vec<alloc::string::String> = alloc::vec::Vec::new();
+    if named.is_none() {
+        problems.push(alloc::format!("the error does not name what ran out: {why:?}"));
+    }
+    for id in open {
+        if let Err(e) = service::close(id) {
+            problems.push(alloc::format!("close {id}: {e}"));
+        }
+    }
+    for name in loaded.iter().rev() {
+        if let Err(e) = service::rmmod(name, Mode::Busy, false) {
+            problems.push(e);
+        }
+    }
+    if pool_limit.is_some() {
+        crate::pool::set_limit(usize::MAX);
+    }
+    match figures() {
+        Ok(after) if after == before => {}
+        Ok(after) => problems.push(alloc::format!("the figures moved: before {before:?}, after {after:?}")),
+        Err(e) => problems.push(e),
+    }
+    if problems.is_empty() {
+        println!(
+            "exhaust-modules ok: {} loaded until {:?} ran out; all removed, figures back",
+            loaded.len(),
+            named.copied().unwrap_or("?")
+        );
+    } else {
+        for p in problems {
+            println!("exhaust-modules FAILED: {p}");
+        }
+    }
+}

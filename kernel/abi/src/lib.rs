@@ -504,11 +504,14 @@ pub enum Error {
     /// another mapping (for an executable one): a frame is never writable and executable at
     /// once, in any address spaces.
     WriteExecConflict = 15,
+    /// No address-space identifier (ASID) is left for a new VSpace: as many address spaces
+    /// exist as the kernel has ASIDs (65,535; fewer with `debug.max_asids=N`).
+    NoAsid = 16,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 15] = [
+    pub const ALL: [Error; 16] = [
         Error::InvalidSyscall,
         Error::InvalidArgument,
         Error::BadAddress,
@@ -524,6 +527,7 @@ impl Error {
         Error::Busy,
         Error::NoResponse,
         Error::WriteExecConflict,
+        Error::NoAsid,
     ];
 
     /// Decodes a non-zero `x0`; `None` for 0 (success) and unknown codes.
@@ -549,6 +553,7 @@ impl Error {
             Error::Busy => "busy",
             Error::NoResponse => "a core did not answer",
             Error::WriteExecConflict => "the frame would be writable and executable at once",
+            Error::NoAsid => "no address-space identifier (ASID) left",
         }
     }
 }

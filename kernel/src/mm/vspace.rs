@@ -14,11 +14,13 @@ use klogic::cdt::Slot;
 use klogic::pte::{Access, Attrs, Owner, PAGE_SIZE};
 
 /// ASIDs handed out to address spaces; 0 is reserved for "no user address space".
-static ASIDS: spin::Mutex<AsidPool> = spin::Mutex::new(AsidPool { next: 1, free: Vec::new() });
+static ASIDS: spin::Mutex<AsidPool> = spin::Mutex::new(AsidPool { next: 1, free: Vec::new(), limit: u16::MAX as u32 });
 
 struct AsidPool {
     next: u32,
     free: Vec<u16>,
+    /// The highest ASID handed out.
+    limit: u32,
 }
 
 impl AsidPool {
@@ -26,10 +28,19 @@ impl AsidPool {
         if let Some(a) = self.free.pop() {
             return Some(a);
         }
+        if self.next > self.limit {
+            return None;
+        }
         let a = u16::try_from(self.next).ok()?;
         self.next += 1;
         Some(a)
     }
+}
+
+/// Lowers the number of ASIDs (the `debug.max_asids=N` boot option, for exhaustion tests); at
+/// boot, before any address space exists.
+pub fn limit_asids(max: u16) {
+    ASIDS.lock().limit = u32::from(max.max(1));
 }
 
 /// A user address space.
@@ -48,7 +59,7 @@ pub struct VSpace {
 impl VSpace {
     /// An empty address space, its root table from `alloc` (zeroed frames).
     pub fn new(alloc: &mut dyn FnMut() -> Option<PhysAddr>) -> Result<VSpace, Error> {
-        let asid = ASIDS.lock().take().ok_or(Error::NoMemory)?;
+        let asid = ASIDS.lock().take().ok_or(Error::NoAsid)?;
         let Some(table) = PageTable::new(alloc) else {
             ASIDS.lock().free.push(asid);
             return Err(Error::NoMemory);

@@ -50,8 +50,15 @@ fn extend(heap: &mut Heap<32>, pages: u64) -> bool {
     done > 0
 }
 
-fn grow(heap: &mut Heap<32>, _layout: &core::alloc::Layout) {
-    extend(heap, GROW_PAGES);
+/// Grows the heap for an allocation that failed: by [`GROW_PAGES`], or for a large one by
+/// twice its size rounded up to a power of two — a buddy allocator needs a block aligned to its
+/// size, and only a region twice as large is sure to hold one wherever it starts. (Growing by
+/// `GROW_PAGES` alone could never satisfy a request of more than 1 MiB: a 1 MiB module image
+/// could not be loaded.)
+fn grow(heap: &mut Heap<32>, layout: &core::alloc::Layout) {
+    let block = layout.size().max(layout.align()).next_power_of_two() as u64;
+    let pages = (2 * block).div_ceil(PAGE_SIZE);
+    extend(heap, pages.max(GROW_PAGES));
 }
 
 /// Maps the initial heap. Called once by the root task's runtime before `main`.
