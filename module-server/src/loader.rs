@@ -66,12 +66,59 @@ pub const START_SECONDS: u64 = 10;
 static STARTING: AtomicU64 = AtomicU64::new(0);
 static START_DEADLINE: AtomicU64 = AtomicU64::new(0);
 
+/// How long a module's exit routine may take before `rmmod` stops it.
+pub const EXIT_SECONDS: u64 = 5;
+/// The module whose exit routine runs (0: none), its quota slot, and the counter value by which
+/// it must have answered; set by the watchdog once it stopped a late one.
+static EXITING: AtomicU64 = AtomicU64::new(0);
+static EXIT_QUOTA: AtomicU64 = AtomicU64::new(0);
+static EXIT_DEADLINE: AtomicU64 = AtomicU64::new(0);
+static EXIT_STOPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static EXIT_LOCK: spin::mutex::SpinMutex<()> = spin::mutex::SpinMutex::new(());
+
+/// Runs module `id`'s exit routine (the `EXIT` request on `ep`) with a deadline: if it has not
+/// answered within [`EXIT_SECONDS`], the watchdog revokes `quota` (the module's thread goes,
+/// which ends the call). `Err` says it had to. The caller removes the module either way.
+pub fn run_exit(id: u32, ep: CPtr, quota: CPtr) -> Result<(), String> {
+    // One exit routine at a time (the shell's rmmod and the service thread's completion of a
+    // deferred removal may both remove): the watchdog watches one.
+    let _one = loop {
+        if let Some(g) = EXIT_LOCK.try_lock() {
+            break g;
+        }
+        urt::time::sleep_us(1000);
+    };
+    EXIT_QUOTA.store(quota.0, Ordering::Relaxed);
+    EXIT_STOPPED.store(false, Ordering::Relaxed);
+    EXIT_DEADLINE.store(urt::time::ticks() + EXIT_SECONDS * urt::time::hz(), Ordering::Relaxed);
+    EXITING.store(u64::from(id), Ordering::Release);
+    let _ = sys::call_ep(ep, &Message::new(modsdk::EXIT, &[]), CPtr::NONE);
+    if EXITING.swap(0, Ordering::AcqRel) == u64::from(id) {
+        return Ok(());
+    }
+    // The watchdog won: its revoke may still be in progress, and the quota's slot must not be
+    // freed (and reused) under it.
+    while !EXIT_STOPPED.load(Ordering::Acquire) {
+        urt::time::sleep_us(1000);
+    }
+    Err(format!("its exit routine did not return within {EXIT_SECONDS} s: stopped"))
+}
+
 /// The load watchdog (a thread of its own): a module that does not answer its first request
 /// within [`START_SECONDS`] (an init that never returns) is marked failed, which revokes its
-/// quota and so ends the wait in `insmod` with an error.
+/// quota and so ends the wait in `insmod` with an error. Likewise an exit routine that has not
+/// returned within [`EXIT_SECONDS`] (see [`run_exit`]).
 pub extern "C" fn watchdog(_: u64) -> u64 {
     loop {
         urt::time::sleep_us(100_000);
+        let exiting = EXITING.load(Ordering::Acquire);
+        if exiting != 0
+            && urt::time::ticks() >= EXIT_DEADLINE.load(Ordering::Relaxed)
+            && EXITING.compare_exchange(exiting, 0, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            let _ = Cap::<Quota>::new(CPtr(EXIT_QUOTA.load(Ordering::Relaxed))).revoke();
+            EXIT_STOPPED.store(true, Ordering::Release);
+        }
         let id = STARTING.load(Ordering::Acquire);
         let deadline = START_DEADLINE.load(Ordering::Acquire);
         // The compare-and-swap decides against `insmod`'s swap: a module that answered in time

@@ -85,7 +85,9 @@ fn mint_session(shared: &Shared, id: u64) -> Result<CPtr, String> {
 fn release(shared: &Shared) {
     if shared.unload.close() == Closed::CompleteRemoval {
         println!("rmmod: last reference to {} closed: removing it now", shared.name);
-        remove(shared.id, false);
+        if let Some(note) = remove(shared.id, false) {
+            println!("rmmod: {}: {note}", shared.name);
+        }
     }
 }
 
@@ -106,21 +108,28 @@ pub fn close(id: u64) -> Result<(), String> {
 /// capability: calls queued on it or in progress end with an error), frames (unmapped from
 /// every address space, also clients', with the cross-core sync) — and the memory goes back
 /// to the boot quota.
-fn remove(id: u32, forced: bool) {
+///
+/// Returns a note if the exit routine had to be stopped (it did not return within
+/// `loader::EXIT_SECONDS`; the removal went on).
+fn remove(id: u32, forced: bool) -> Option<String> {
     let m = {
         let mut reg = REGISTRY.lock();
-        let Some(pos) = reg.modules.iter().position(|m| m.id == id) else { return };
+        let pos = reg.modules.iter().position(|m| m.id == id)?;
         reg.modules.remove(pos)
     };
     sessions::withdraw(&m.shared);
+    let mut note = None;
     if !m.failed && !forced {
-        // The exit routine: the module answers and stops its thread.
-        let _ = sys::call_ep(m.shared.ep.cptr(), &urt::sys::Message::new(modsdk::EXIT, &[]), CPtr::NONE);
+        // The exit routine: the module answers and stops its thread — within a deadline.
+        if let Some(&quota) = m.slots.first() {
+            note = loader::run_exit(id, m.shared.ep.cptr(), quota).err();
+        }
     }
     loader::release_objects(&m.slots);
     pool::give_back(m.base, m.span);
     sessions::release(m.shared);
     close_held(id);
+    note
 }
 
 /// Closes every session module `id` held (it is gone or failed). Its failure cleanup and a
@@ -243,7 +252,7 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         };
         return match shared.unload.force(&mut sync, &mut hook) {
             Ok(refs) => {
-                remove(id, true);
+                let _ = remove(id, true); // forced: no exit routine, so no note
                 let mut late = String::new();
                 if took {
                     let reused = sys::cap_copy(server_ep().cptr(), shared.ep.cptr()).is_ok();
@@ -299,10 +308,10 @@ pub fn rmmod(name: &str, mode: Mode, force: bool) -> Result<String, String> {
         }
         Outcome::NotLive(state) => Err(format!("rmmod: {name}: already {state}")),
         Outcome::NotQuiescent(late) => Err(not_quiescent(name, late)),
-        Outcome::Removed => {
-            remove(id, false);
-            Ok(format!("rmmod: {name} removed"))
-        }
+        Outcome::Removed => match remove(id, false) {
+            Some(note) => Ok(format!("rmmod: {name} removed ({note})")),
+            None => Ok(format!("rmmod: {name} removed")),
+        },
     }
 }
 
