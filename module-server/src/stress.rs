@@ -942,7 +942,7 @@ pub fn exhaust_modules(file: &str, pool_limit: Option<usize>) {
             }
             Err(e) => break alloc::format!("open: {e}"),
         }
-        if loaded.len() % 16 == 0 {
+        if loaded.len().is_multiple_of(16) {
             println!("exhaust-modules: {} loaded", loaded.len());
         }
     };
