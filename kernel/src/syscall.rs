@@ -183,11 +183,17 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
         }
         Syscall::DebugStall => {
             authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
+            // A test hook that stops a core: only on a kernel booted for such tests.
+            if !board::get().cmdline.flag("debug.stall") {
+                return Err(Error::Denied);
+            }
             if a[1] > abi::STALL_MAX_US {
                 return Err(Error::InvalidArgument);
             }
             let ticks = a[1].saturating_mul(timer::frequency()) / 1_000_000;
-            percpu::this().stall_until.store(timer::counter().saturating_add(ticks).max(1), Ordering::Relaxed);
+            if ticks > 0 {
+                percpu::this().stall_until.store(timer::counter().saturating_add(ticks), Ordering::Relaxed);
+            }
             done()
         }
 

@@ -75,11 +75,18 @@ static EXIT_QUOTA: AtomicU64 = AtomicU64::new(0);
 static EXIT_DEADLINE: AtomicU64 = AtomicU64::new(0);
 static EXIT_STOPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 static EXIT_LOCK: spin::mutex::SpinMutex<()> = spin::mutex::SpinMutex::new(());
+/// The watchdog's thread id (it must not wait for an exit routine: it is what stops them).
+static WATCHDOG_THREAD: AtomicU64 = AtomicU64::new(u64::MAX - 1);
 
 /// Runs module `id`'s exit routine (the `EXIT` request on `ep`) with a deadline: if it has not
 /// answered within [`EXIT_SECONDS`], the watchdog revokes `quota` (the module's thread goes,
 /// which ends the call). `Err` says it had to. The caller removes the module either way.
 pub fn run_exit(id: u32, ep: CPtr, quota: CPtr) -> Result<(), String> {
+    // The watchdog itself may get here (its `fail` of a starting module closes the sessions
+    // that module held, which may complete a deferred removal): it would wait for itself.
+    if sys::system_info(abi::InfoKey::ThreadId).ok() == Some(WATCHDOG_THREAD.load(Ordering::Relaxed)) {
+        return Err(String::from("its exit routine was not run (removed by the load watchdog)"));
+    }
     // One exit routine at a time (the shell's rmmod and the service thread's completion of a
     // deferred removal may both remove): the watchdog watches one.
     let _one = loop {
@@ -109,6 +116,7 @@ pub fn run_exit(id: u32, ep: CPtr, quota: CPtr) -> Result<(), String> {
 /// quota and so ends the wait in `insmod` with an error. Likewise an exit routine that has not
 /// returned within [`EXIT_SECONDS`] (see [`run_exit`]).
 pub extern "C" fn watchdog(_: u64) -> u64 {
+    WATCHDOG_THREAD.store(sys::system_info(abi::InfoKey::ThreadId).unwrap_or(u64::MAX), Ordering::Relaxed);
     loop {
         urt::time::sleep_us(100_000);
         let exiting = EXITING.load(Ordering::Acquire);

@@ -174,7 +174,7 @@ commands:
   insmod-sweep NAME  load NAME failing at each step of the load path in turn; each must roll back
   soak [N] [SEED]    N load/open/call/close/unload cycles over the shipped modules (1000), figures must come back
   stall CORE MS   a test hook: core CORE stops answering (interrupts masked) for MS ms
-                  (at most 10000) or until a cross-core sync gives up on it (after 2 s)
+                  (at most 30000; only with debug.stall=1) or until a cross-core sync gives up on it (after 2 s)
   panic           make the kernel panic (only with debug.panic_trigger=1 on the command line)
   poweroff        power the machine off";
 

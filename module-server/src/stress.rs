@@ -867,6 +867,10 @@ pub fn stall(core: usize, ms: u64) {
     if us > abi::STALL_MAX_US {
         return println!("error: stall: at most {} ms", abi::STALL_MAX_US / 1000);
     }
+    // A stall of 0 µs only asks whether the kernel allows the hook.
+    if let Err(e) = sys::debug_stall(0) {
+        return println!("error: stall: the kernel refuses ({}): boot it with debug.stall=1", e.describe());
+    }
     let mut staller_slot = STALLER.lock();
     // The last one has finished (its stall ended, or it is still stalling: then this waits).
     if let Some(mut old) = staller_slot.take() {

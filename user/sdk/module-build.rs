@@ -9,6 +9,8 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-pie");
     println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
     println!("cargo:rustc-link-arg-bins=-zseparate-loadable-segments");
+    // A build-id, so a debugger can match a loaded module to its unstripped ELF.
+    println!("cargo:rustc-link-arg-bins=--build-id=sha1");
     // Relocations may target read-only data (vtables, tables of addresses in code compiled
     // without -fPIC, e.g. `core`): the module server applies them before it maps the pages
     // with their final rights.

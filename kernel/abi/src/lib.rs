@@ -259,12 +259,14 @@ pub enum Syscall {
     /// (whichever comes first), with interrupts masked, outside the kernel lock, before it
     /// goes back to user code — a core that cannot reach the cross-core sync point for a
     /// while (it runs no thread's code meanwhile and answers no interrupt). `a0` = an
-    /// [`Authority::Debug`] capability. Errors: [`Error::InvalidArgument`] (too long).
+    /// [`Authority::Debug`] capability, and a kernel booted with `debug.stall=1` (else
+    /// [`Error::Denied`]); 0 microseconds only checks that. Errors: [`Error::InvalidArgument`]
+    /// (too long).
     DebugStall = 39,
 }
 
-/// The longest stall [`Syscall::DebugStall`] accepts: 10 s.
-pub const STALL_MAX_US: u64 = 10_000_000;
+/// The longest stall [`Syscall::DebugStall`] accepts: 30 s.
+pub const STALL_MAX_US: u64 = 30_000_000;
 
 /// What [`Syscall::KernelCheck`] reports: the counts a test compares before and after (once the
 /// fuzzer's quota is revoked they must be back to where they were).

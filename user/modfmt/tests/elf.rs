@@ -54,7 +54,33 @@ fn expected_plan() -> Plan {
             description: "says hello".into(),
             depends: vec!["console".into()],
         },
+        build_id: vec![],
     }
+}
+
+/// A GNU build-id note, as the linker writes it: namesz, descsz, type 3, "GNU\0", the id.
+fn note(namesz: u32, id_len: u32, kind: u32, name: &[u8; 4], id: &[u8]) -> Vec<u8> {
+    let mut n = Vec::new();
+    for w in [namesz, id_len, kind] {
+        n.extend_from_slice(&w.to_le_bytes());
+    }
+    n.extend_from_slice(name);
+    n.extend_from_slice(id);
+    n
+}
+
+#[test]
+fn build_id_notes_are_checked() {
+    let id = [0xab; 20];
+    assert_eq!(elf::build_id_note(&note(4, 20, 3, b"GNU\0", &id)), Some(&id[..]));
+    assert_eq!(elf::build_id_note(&note(4, 20, 3, b"GNU\0", &id[..19])), None, "shorter than it says");
+    assert_eq!(elf::build_id_note(&note(4, 20, 1, b"GNU\0", &id)), None, "another note type");
+    assert_eq!(elf::build_id_note(&note(4, 20, 3, b"XYZ\0", &id)), None, "another owner");
+    assert_eq!(elf::build_id_note(&note(5, 20, 3, b"GNU\0", &id)), None, "name size");
+    assert_eq!(elf::build_id_note(&note(4, 0, 3, b"GNU\0", &[])), None, "empty id");
+    assert_eq!(elf::build_id_note(&note(4, 33, 3, b"GNU\0", &[1; 33])), None, "over BUILD_ID_MAX");
+    assert_eq!(elf::build_id_note(&note(4, u32::MAX, 3, b"GNU\0", &id)), None, "huge size");
+    assert_eq!(elf::build_id_note(&[1, 2, 3]), None, "truncated header");
 }
 
 #[test]

@@ -50,15 +50,30 @@ fn extend(heap: &mut Heap<32>, pages: u64) -> bool {
     done > 0
 }
 
+/// Frames the heap leaves to everybody else when it grows: it does not grow into the last ones
+/// (a large request that the machine cannot meet fails, instead of taking every frame left).
+const HEADROOM_FRAMES: u64 = 256;
+
 /// Grows the heap for an allocation that failed: by [`GROW_PAGES`], or for a large one by
-/// twice its size rounded up to a power of two — a buddy allocator needs a block aligned to its
-/// size, and only a region twice as large is sure to hold one wherever it starts. (Growing by
-/// `GROW_PAGES` alone could never satisfy a request of more than 1 MiB: a 1 MiB module image
-/// could not be loaded.)
+/// exactly its size rounded up to a power of two, at a virtual address aligned to that size
+/// (the pages skipped stay unmapped) — a buddy allocator needs a block aligned to its size.
+/// (Growing by `GROW_PAGES` alone could never satisfy a request of more than 1 MiB: a 1 MiB
+/// module image could not be loaded.) It does not grow if the machine has fewer than the pages
+/// needed plus [`HEADROOM_FRAMES`] free.
 fn grow(heap: &mut Heap<32>, layout: &core::alloc::Layout) {
-    let block = layout.size().max(layout.align()).next_power_of_two() as u64;
-    let pages = (2 * block).div_ceil(PAGE_SIZE);
-    extend(heap, pages.max(GROW_PAGES));
+    let block = (layout.size().max(layout.align()).next_power_of_two() as u64).max(PAGE_SIZE);
+    let block_pages = block / PAGE_SIZE;
+    let pages = block_pages.max(GROW_PAGES);
+    // Unknown (no Debug authority): grow as before.
+    let free = crate::sys::system_info(abi::InfoKey::FreeFrames).unwrap_or(u64::MAX);
+    if free < pages + HEADROOM_FRAMES {
+        return;
+    }
+    if block_pages > GROW_PAGES {
+        let mapped = MAPPED.load(Ordering::Relaxed);
+        MAPPED.store(mapped.next_multiple_of(block_pages), Ordering::Relaxed);
+    }
+    extend(heap, pages);
 }
 
 /// Maps the initial heap. Called once by the root task's runtime before `main`.

@@ -91,10 +91,15 @@ impl<T> Directory<T> {
     /// contents, writes `value` and returns the owner's pin. `Err(value)` if every record is
     /// owned.
     pub fn claim(&self, value: T, wait: &mut dyn FnMut()) -> Result<Pin<'_, T>, T> {
-        let Some(index) = self.records.iter().position(|r| {
+        let take = |r: &Record<T>| {
             !r.owned.load(Ordering::Relaxed)
                 && r.owned.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-        }) else {
+        };
+        // First a record nobody pins (no waiting), then any unowned one (waiting for its pins).
+        // (A finder that looked before the record was withdrawn may still pin it in between:
+        // the wait below covers that, briefly.)
+        let unpinned = self.records.iter().position(|r| r.data.try_read().is_some() && take(r));
+        let Some(index) = unpinned.or_else(|| self.records.iter().position(take)) else {
             return Err(value);
         };
         let record = &self.records[index];

@@ -442,8 +442,10 @@ impl Unload {
     /// `Err(ForceRefused::State(state))` if the module was already [`State::Gone`], or
     /// [`State::Unloading`] (an `unload` is running; there is one unloader); nothing changed
     /// then. A [`State::Going`] module (removal deferred) can be forced. If `sync` fails the
-    /// module is registered again ([`State::Live`], also if it was going: the deferred removal
-    /// is dropped) with its references untouched: `Err(ForceRefused::NotQuiescent)`.
+    /// module goes back to where it was — registered again ([`State::Live`]), or going (the
+    /// deferred removal stands) — with its references untouched:
+    /// `Err(ForceRefused::NotQuiescent)`; except that a going module whose last reference
+    /// closed meanwhile is removed now (`Ok(0)`, state [`State::Gone`]).
     pub fn force(&self, sync: &mut SyncFn<'_>, hook: &mut dyn FnMut(Window)) -> Result<u64, ForceRefused> {
         let mut from = State::Live;
         loop {
@@ -456,7 +458,20 @@ impl Unload {
         }
         hook(Window::AfterUnregister);
         if let Err(late) = sync() {
-            self.state.store(State::Live.encode(), Ordering::SeqCst);
+            if from == State::Going {
+                // Back to going: the deferred removal still stands. Its last reference may have
+                // been closed meanwhile (that `close` saw "Gone" and did nothing), so look
+                // again, as `unload` does after storing "Going": if none is left, the removal
+                // is due now — no new sync is needed, the `--wait` unload passed one and no
+                // reference could be taken since.
+                self.state.store(State::Going.encode(), Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                if self.refs() == 0 && self.finish_going() {
+                    return Ok(0);
+                }
+            } else {
+                self.state.store(State::Live.encode(), Ordering::SeqCst);
+            }
             return Err(ForceRefused::NotQuiescent(late));
         }
         self.grace_period(hook);

@@ -40,6 +40,24 @@ fn a_failed_sync_re_registers_and_frees_nothing() {
     assert_eq!(u.force(&mut || Err(Late(0b10)), &mut no_hook()), Err(ForceRefused::NotQuiescent(Late(0b10))));
     assert_eq!((u.state(), u.refs()), (State::Live, 1), "re-registered with its reference");
     assert_eq!(u.force(&mut no_sync(), &mut no_hook()), Ok(1));
+    // A going module (a reference taken in `--wait`'s window) whose forced removal fails stays
+    // going; if its last reference closes during the failed sync, the force removes it.
+    let (u, out, _) = opener_inside_at_unregister(Mode::Wait);
+    assert_eq!(out, Outcome::Deferred(1));
+    assert_eq!(u.force(&mut || Err(Late(1)), &mut no_hook()), Err(ForceRefused::NotQuiescent(Late(1))));
+    assert_eq!((u.state(), u.refs()), (State::Going, 1), "still going, its reference untouched");
+    assert_eq!(u.close(), Closed::CompleteRemoval, "the deferred removal stands");
+    let (u, _, _) = opener_inside_at_unregister(Mode::Wait);
+    let got = u.force(
+        &mut || {
+            // The last holder closes while the sync waits: that close sees "Gone".
+            assert_eq!(u.close(), Closed::Remaining(0));
+            Err(Late(1))
+        },
+        &mut no_hook(),
+    );
+    assert_eq!(got, Ok(0), "the removal that close could not complete is done by the force");
+    assert_eq!(u.state(), State::Gone);
 }
 
 #[test]

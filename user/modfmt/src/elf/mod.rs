@@ -105,6 +105,9 @@ pub struct Plan {
     pub relocs: Vec<Reloc>,
     /// The module's metadata.
     pub info: ModInfo,
+    /// The GNU build-id (`.note.gnu.build-id`), empty if the file has none (or a malformed
+    /// one): how a debugger finds the unstripped ELF of a loaded module.
+    pub build_id: Vec<u8>,
 }
 
 impl Plan {
@@ -150,7 +153,8 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Plan, ElfError> {
     }
     let relocs = relocs::check(&elf, &segments, image_bytes)?;
     let info = modinfo::parse(modinfo_section(&elf, bytes)?)?;
-    Ok(Plan { segments, image_pages: image_bytes / PAGE_SIZE, entry: header.e_entry, relocs, info })
+    let build_id = build_id(&elf, bytes).map(Vec::from).unwrap_or_default();
+    Ok(Plan { segments, image_pages: image_bytes / PAGE_SIZE, entry: header.e_entry, relocs, info, build_id })
 }
 
 /// A goblin parse error as an [`ElfError`].
@@ -222,6 +226,35 @@ fn modinfo_section<'a>(elf: &Elf<'_>, bytes: &'a [u8]) -> Result<&'a [u8], ElfEr
     let start = usize::try_from(sh.sh_offset).map_err(|_| ElfError::ModinfoNotInFile)?;
     let size = usize::try_from(sh.sh_size).map_err(|_| ElfError::ModinfoNotInFile)?;
     start.checked_add(size).and_then(|end| bytes.get(start..end)).ok_or(ElfError::ModinfoNotInFile)
+}
+
+/// The longest build-id accepted (sha1 gives 20 bytes, md5 16, uuid 16).
+pub const BUILD_ID_MAX: usize = 32;
+
+/// The descriptor of the first section named `.note.gnu.build-id` if it is a well-formed GNU
+/// build-id note (name "GNU", type `NT_GNU_BUILD_ID`, 1 to [`BUILD_ID_MAX`] bytes, everything
+/// inside the section and the file); `None` otherwise. Untrusted input: every length checked.
+fn build_id<'a>(elf: &Elf<'_>, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let sh = elf.section_headers.iter().find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".note.gnu.build-id"))?;
+    if sh.sh_type == SHT_NOBITS {
+        return None;
+    }
+    let start = usize::try_from(sh.sh_offset).ok()?;
+    build_id_note(bytes.get(start..start.checked_add(usize::try_from(sh.sh_size).ok()?)?)?)
+}
+
+/// The build-id in a note's bytes, if it is a well-formed GNU build-id note.
+pub fn build_id_note(note: &[u8]) -> Option<&[u8]> {
+    const NT_GNU_BUILD_ID: u32 = 3;
+    let word = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(note.get(at..at + 4)?.try_into().ok()?)) };
+    let (namesz, descsz, kind) = (word(0)? as usize, word(4)? as usize, word(8)?);
+    if namesz != 4 || note.get(12..16)? != b"GNU\0" || kind != NT_GNU_BUILD_ID {
+        return None;
+    }
+    if descsz == 0 || descsz > BUILD_ID_MAX {
+        return None;
+    }
+    note.get(16..16 + descsz)
 }
 
 /// Builds the image of a validated module: [`Plan::image_pages`] pages, each segment's file
