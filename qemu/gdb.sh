@@ -4,16 +4,21 @@
 # otherwise starts QEMU halted at the kernel's entry in the background (serial output to
 # target/gdb-serial.log) and stops it when GDB exits.
 #
-# Options: GDB_PORT=1234, and SMP=/MEM=/APPEND=/EL2= as for `just qemu`.
+# Loads qemu/gdb/kmod.py: module symbols at their load addresses, added and removed as modules
+# come and go, and the commands mod-list, core-info, mod-break, mod-sync (`help mod-list`).
+#
+# Options: GDB_PORT=1234, and SMP=/MEM=/APPEND=/EL2= as for `just qemu`. Every other argument
+# goes to gdb-multiarch after the set-up, e.g. `just gdb -batch -x FILE` for a scripted session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GDB_PORT=1234 SMP=4 MEM=512M APPEND="" EL2=0
+gdb_args=()
 for arg in "$@"; do
     case "$arg" in
         GDB_PORT=*|SMP=*|MEM=*|APPEND=*|EL2=*) declare "$arg" ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "gdb.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) gdb_args+=("$arg") ;;
     esac
 done
 
@@ -28,9 +33,11 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$GDB_PORT") 2>/dev/null; then
     trap '[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null' EXIT
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$GDB_PORT") 2>/dev/null && break; sleep 0.1; done
 fi
-gdb-multiarch -q \
+gdb-multiarch -q -nx \
     -ex "set pagination off" \
     -ex "file $kernel" \
     -ex "set confirm off" -ex "add-symbol-file $server" -ex "set confirm on" \
     -ex "target remote 127.0.0.1:$GDB_PORT" \
-    -ex "echo \\nKernel and module-server symbols loaded. Try: break kernel::trap::user_sync, continue, bt\\n"
+    -ex "source qemu/gdb/kmod.py" \
+    -ex "echo \\nKernel, module-server and module symbols loaded. Try: mod-list, core-info, break hello::handle\\n" \
+    "${gdb_args[@]}"

@@ -40,6 +40,7 @@ mod arch;
 mod board;
 mod console;
 mod cspace;
+mod debug;
 mod drivers;
 mod fastpath;
 mod ipc;

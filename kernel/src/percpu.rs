@@ -32,6 +32,8 @@ pub struct PerCpu {
     pub stall_until: AtomicU64,
     /// Set when a cross-core sync gave up waiting for this core: a stall ends then.
     pub stall_release: AtomicBool,
+    /// The thread this core runs (its object id), 0 if none: for the debugger (`core-info`).
+    pub current_thread: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -45,6 +47,7 @@ const INIT: PerCpu = PerCpu {
     next_wake: AtomicU64::new(u64::MAX),
     stall_until: AtomicU64::new(0),
     stall_release: AtomicBool::new(false),
+    current_thread: AtomicU64::new(0),
 };
 
 static PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];

@@ -367,6 +367,7 @@ impl Kernel {
 
     fn leave_current(&mut self, core: usize) {
         let Some(id) = self.current[core].take() else { return };
+        percpu::of(core).current_thread.store(0, Ordering::Relaxed);
         let Some(t) = self.objects.tcb_mut(id) else { return };
         t.on_core = None;
         let state = t.state;
@@ -395,6 +396,7 @@ impl Kernel {
 
     fn enter(&mut self, core: usize, id: ObjId) {
         self.current[core] = Some(id);
+        percpu::of(core).current_thread.store(id.0, Ordering::Relaxed);
         if let Some(e) = self.objects.entry_mut(id) {
             e.holds += 1; // the core holds the thread it runs
         }

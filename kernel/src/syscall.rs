@@ -181,6 +181,21 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
                 }
             }
         }
+        Syscall::DebugImage => {
+            authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
+            match a[1] {
+                abi::DEBUG_IMAGE_SET => {
+                    let vs = k.lookup_typed(cspace, a[2], ObjectType::VSpace, Rights::NONE)?.obj;
+                    let asid = k.objects.vspace(vs).ok_or(Error::WrongType)?.asid();
+                    let mut bytes = [0u8; abi::DebugImage::BYTES];
+                    my_vspace(k, me)?.read_user(a[3], &mut bytes)?;
+                    let image = abi::DebugImage::from_bytes(&bytes).ok_or(Error::InvalidArgument)?;
+                    crate::debug::set(image, asid).and_then(|()| done())
+                }
+                abi::DEBUG_IMAGE_REMOVE => crate::debug::remove(a[2]).and_then(|()| done()),
+                _ => Err(Error::InvalidArgument),
+            }
+        }
         Syscall::DebugStall => {
             authority(k, cspace, a[0], Authority::Debug, Rights::NONE)?;
             // A test hook that stops a core: only on a kernel booted for such tests.

@@ -213,11 +213,12 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         return Err(format!("{modname}: no room in the module address pool ({} slots in use)", pool::used_count()));
     };
     let mut slots = Vec::new();
-    let built = build(id, &plan, bytes, base, &mut slots);
-    let (ep, thread, ep_object) = match built {
+    let built = build(id, &modname, &plan, bytes, base, &mut slots);
+    let (ep, thread, ep_object, vspace) = match built {
         Ok(b) => b,
         Err(e) => {
             BUILDING.store(0, Ordering::Release);
+            crate::gdb::forget(id);
             release_objects(&slots);
             pool::give_back(base, span);
             return Err(format!("{}: {e}", modname));
@@ -230,6 +231,7 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         Ok(s) => s,
         Err(e) => {
             BUILDING.store(0, Ordering::Release);
+            crate::gdb::forget(id);
             release_objects(&slots);
             pool::give_back(base, span);
             return Err(format!("{}: {e}", modname));
@@ -250,6 +252,8 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
             base,
             span,
             thread: thread.cptr(),
+            vspace,
+            build_id: plan.build_id.clone(),
             slots,
             shared,
         });
@@ -296,6 +300,7 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
     }
     if let Some(m) = REGISTRY.lock().by_id(id) {
         sessions::publish(&m.shared);
+        crate::gdb::report(id, &m.name, m.base, m.span, m.vspace, &m.build_id, abi::DebugImageState::Live);
     }
     Ok(format!("insmod: {} {} loaded from '{file}' at {base:#x} ({} pages)", modname, info.version, span))
 }
@@ -321,11 +326,12 @@ pub fn release_objects(slots: &[CPtr]) {
 /// quota first) so a failure can be undone. Returns the endpoint and the thread.
 fn build(
     id: u32,
+    name: &str,
     plan: &Plan,
     bytes: &[u8],
     base: u64,
     slots: &mut Vec<CPtr>,
-) -> Result<(Cap<Endpoint>, Cap<Tcb>, u64), String> {
+) -> Result<(Cap<Endpoint>, Cap<Tcb>, u64, CPtr), String> {
     let pages = plan.image_pages;
     let frames = pages + STACK_PAGES + 1 + 8 + OWN_FRAMES; // + VSpace root and page tables
                                                            // Objects, the CNode's slots, and the records of every page it maps (image, stack, IPC
@@ -432,9 +438,12 @@ fn build(
     regs.x[1] = u64::from(slot::FIRST_FREE);
     step("registers")?;
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
+    // Mapped, not started: the debugger learns of it now, so a breakpoint in its init works.
+    let span = plan.image_pages + 1 + STACK_PAGES + 1;
+    crate::gdb::report(id, name, base, span, vspace.cptr(), &plan.build_id, abi::DebugImageState::Loading);
     step("resume")?;
     tcb.resume().map_err(|e| kerr("resume", e))?;
-    Ok((ep, tcb, ep_object))
+    Ok((ep, tcb, ep_object, vspace.cptr()))
 }
 
 /// The root-CNode slot index of a CNode capability (for two-level CPtrs).

@@ -58,10 +58,19 @@ pub fn take(pages: u64) -> Option<u64> {
     }
     let slots = limit();
     let start = (next_random() % slots as u64) as usize;
-    (0..slots).map(|i| (start + i) % slots).find_map(|i| {
+    // The slot freed last is taken only if no other is free: a module loaded again right after
+    // its removal gets a new base (a stale pointer into the old one faults instead of reaching
+    // the new one, and a debugger sees the move).
+    let last = LAST_FREED.load(Ordering::Relaxed);
+    let try_take = |i: usize| {
         USED[i].compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).ok()?;
         Some(BASE + i as u64 * SLOT_BYTES)
-    })
+    };
+    (0..slots)
+        .map(|i| (start + i) % slots)
+        .filter(|&i| i as u64 != last)
+        .find_map(try_take)
+        .or_else(|| usize::try_from(last).ok().filter(|&i| i < slots).and_then(try_take))
 }
 
 /// Returns the slot at `base`.
@@ -69,6 +78,10 @@ pub fn give_back(base: u64, _pages: u64) {
     if let Some(slot) = base.checked_sub(BASE).map(|o| (o / SLOT_BYTES) as usize) {
         if slot < SLOTS {
             USED[slot].store(false, Ordering::Release);
+            LAST_FREED.store(slot as u64, Ordering::Relaxed);
         }
     }
 }
+
+/// The slot given back last (`u64::MAX`: none yet).
+static LAST_FREED: AtomicU64 = AtomicU64::new(u64::MAX);

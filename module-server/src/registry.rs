@@ -57,6 +57,10 @@ pub struct Module {
     pub span: u64,
     /// The server's capability to the module's thread (one of `slots`).
     pub thread: CPtr,
+    /// The server's capability to the module's address space (one of `slots`).
+    pub vspace: CPtr,
+    /// The GNU build-id of its ELF (empty if none), for the debugger.
+    pub build_id: Vec<u8>,
     /// Server slots holding the module's capabilities, its quota first (every object of the
     /// module was made from it); emptied when the module's objects are released.
     pub slots: Vec<CPtr>,

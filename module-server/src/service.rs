@@ -125,6 +125,7 @@ fn remove(id: u32, forced: bool) -> Option<String> {
             note = loader::run_exit(id, m.shared.ep.cptr(), quota).err();
         }
     }
+    crate::gdb::forget(id); // before its pages go
     loader::release_objects(&m.slots);
     pool::give_back(m.base, m.span);
     sessions::release(m.shared);
@@ -175,6 +176,7 @@ pub fn fail(id: u32, why: &str) {
         (m.name.clone(), core::mem::take(&mut m.slots))
     };
     println!("module {name} failed: {why}; its resources are released, its sessions answer errors");
+    crate::gdb::forget(id); // before its pages go
     loader::release_objects(&slots);
     close_held(id);
 }

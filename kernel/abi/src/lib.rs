@@ -263,6 +263,94 @@ pub enum Syscall {
     /// [`Error::Denied`]); 0 microseconds only checks that. Errors: [`Error::InvalidArgument`]
     /// (too long).
     DebugStall = 39,
+    /// Tells the debugger's module list (the kernel's `KERNEL_DEBUG_IMAGES`, read by
+    /// `qemu/gdb/kmod.py`) about a loaded module. `a0` = an [`Authority::Debug`] capability;
+    /// `a1` = [`DEBUG_IMAGE_SET`]: `a2` = the module's VSpace (its ASID is recorded), `a3` = a
+    /// [`DebugImage`] in the caller's memory, added or (same `id`) updated; or
+    /// [`DEBUG_IMAGE_REMOVE`]: `a2` = the `id` to take out. Errors: [`Error::NoMemory`] (the
+    /// list holds [`DEBUG_IMAGES_MAX`]), [`Error::NotFound`] (no such id),
+    /// [`Error::InvalidArgument`] (lengths over the fields), [`Error::BadAddress`].
+    DebugImage = 40,
+}
+
+/// [`Syscall::DebugImage`]: add or update an entry.
+pub const DEBUG_IMAGE_SET: u64 = 1;
+/// [`Syscall::DebugImage`]: remove an entry.
+pub const DEBUG_IMAGE_REMOVE: u64 = 2;
+/// Entries the debugger's module list holds.
+pub const DEBUG_IMAGES_MAX: usize = 64;
+
+/// A loaded module as the debugger sees it ([`Syscall::DebugImage`]); the layout is part of
+/// the ABI (`#[repr(C)]`, little-endian words), read by the GDB extension.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugImage {
+    /// The module server's id of the instance (never reused while the server runs).
+    pub id: u64,
+    /// Load address (the module is linked at 0).
+    pub base: u64,
+    /// Bytes of address space from `base` (image, guard, stack, IPC buffer).
+    pub size: u64,
+    /// [`DebugImageState`] number.
+    pub state: u64,
+    /// Bytes of `name` used.
+    pub name_len: u64,
+    /// Instance name (UTF-8).
+    pub name: [u8; 32],
+    /// Bytes of `build_id` used (0: the file has none).
+    pub build_id_len: u64,
+    /// The GNU build-id of the module's ELF.
+    pub build_id: [u8; 32],
+}
+
+impl DebugImage {
+    /// Its size in bytes, as the kernel reads it.
+    pub const BYTES: usize = core::mem::size_of::<DebugImage>();
+
+    /// The record as bytes (for the syscall's pointer).
+    pub fn to_bytes(&self) -> [u8; DebugImage::BYTES] {
+        let mut out = [0u8; DebugImage::BYTES];
+        let words = [self.id, self.base, self.size, self.state, self.name_len];
+        for (i, w) in words.iter().enumerate() {
+            out[i * 8..][..8].copy_from_slice(&w.to_le_bytes());
+        }
+        out[40..72].copy_from_slice(&self.name);
+        out[72..80].copy_from_slice(&self.build_id_len.to_le_bytes());
+        out[80..112].copy_from_slice(&self.build_id);
+        out
+    }
+
+    /// The record from bytes; `None` if a length exceeds its field.
+    pub fn from_bytes(b: &[u8; DebugImage::BYTES]) -> Option<DebugImage> {
+        let w = |i: usize| u64::from_le_bytes(b[i * 8..][..8].try_into().expect("8 bytes"));
+        let d = DebugImage {
+            id: w(0),
+            base: w(1),
+            size: w(2),
+            state: w(3),
+            name_len: w(4),
+            name: b[40..72].try_into().expect("32 bytes"),
+            build_id_len: w(9),
+            build_id: b[80..112].try_into().expect("32 bytes"),
+        };
+        (d.name_len <= 32 && d.build_id_len <= 32).then_some(d)
+    }
+}
+
+const _: () = assert!(DebugImage::BYTES == 112, "the layout the GDB extension reads");
+
+/// What [`DebugImage::state`] says.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugImageState {
+    /// Mapped, not serving yet (its init runs).
+    Loading = 1,
+    /// Serving.
+    Live = 2,
+    /// Being removed (its pages are about to be unmapped).
+    Unloading = 3,
+    /// Faulted or failed to start (its pages are gone; kept so `mod-list` shows it).
+    Failed = 4,
 }
 
 /// The longest stall [`Syscall::DebugStall`] accepts: 30 s.
@@ -339,7 +427,7 @@ impl KernelStats {
 
 impl Syscall {
     /// All syscalls, in number order.
-    pub const ALL: [Syscall; 40] = [
+    pub const ALL: [Syscall; 41] = [
         Syscall::Null,
         Syscall::DebugWrite,
         Syscall::DebugRead,
@@ -380,6 +468,7 @@ impl Syscall {
         Syscall::KernelCheck,
         Syscall::Sleep,
         Syscall::DebugStall,
+        Syscall::DebugImage,
     ];
 
     /// Decodes a number from `x8`.

@@ -63,6 +63,42 @@ pub fn run(gdb: &Path, kernel: &Path, port: u16, commands: &[String], timeout: D
     GdbRun { output: output.text(), end }
 }
 
+/// A gdb session that stays attached while the scenario goes on (`gdb-start`): commands are
+/// written to its stdin, its output read into a [`Stream`].
+pub struct Live {
+    pub process: ChildGuard,
+    pub stdin: Option<std::process::ChildStdin>,
+    pub output: Arc<Stream>,
+}
+
+impl Live {
+    /// Starts gdb (not in batch mode: it reads commands from its stdin after the set-up and
+    /// `commands`).
+    pub fn start(gdb: &Path, kernel: &Path, port: u16, commands: &[String]) -> io::Result<Live> {
+        let mut args = arguments(kernel, port, commands);
+        args.retain(|a| a != "-batch");
+        let (reader, writer) = io::pipe()?;
+        let mut process = {
+            let mut command = Command::new(gdb);
+            command.args(&args).stdin(Stdio::piped()).stdout(writer.try_clone()?).stderr(writer);
+            ChildGuard::spawn(&mut command)?
+        };
+        let stdin = process.take_stdin();
+        Ok(Live { process, stdin, output: Stream::spawn(reader, None) })
+    }
+
+    /// Writes `commands` to gdb, one per line.
+    pub fn send(&mut self, commands: &[String]) -> io::Result<()> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().ok_or_else(|| io::Error::other("gdb's input is closed"))?;
+        for c in commands {
+            stdin.write_all(c.as_bytes())?;
+            stdin.write_all(b"\n")?;
+        }
+        stdin.flush()
+    }
+}
+
 /// Spawns gdb with its stdout and stderr both writing into one pipe, read by a [`Stream`].
 fn start(gdb: &Path, args: &[String]) -> io::Result<(ChildGuard, Arc<Stream>)> {
     let (reader, writer) = io::pipe()?;

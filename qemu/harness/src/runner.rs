@@ -195,6 +195,8 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
         gdb_transcript: String::new(),
         gdb_cursor: 0,
         gdb_log: String::new(),
+        live: None,
+        live_cursor: 0,
     };
 
     for (index, step) in scenario.steps.iter().enumerate() {
@@ -204,6 +206,10 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
         }
     }
 
+    if let Some(live) = session.live.take() {
+        // A scenario that failed (or forgot gdb-end) with gdb still attached: keep what it said.
+        session.gdb_log.push_str(&live.output.text());
+    }
     session.qemu.stop();
     outcome.serial = session.qemu.serial.text();
     outcome.qemu_stderr = session.qemu.stderr.text();
@@ -262,6 +268,9 @@ struct Session<'a> {
     gdb_cursor: usize,
     /// The transcript with a heading before each gdb step's output, for the failure log.
     gdb_log: String,
+    /// The live gdb session (`gdb-start` … `gdb-end`), and where its next `expect-gdb` starts.
+    live: Option<gdb::Live>,
+    live_cursor: usize,
 }
 
 impl Session<'_> {
@@ -291,7 +300,17 @@ impl Session<'_> {
             }
             Action::Exit { timeout, code } => self.exit(*timeout, *code),
             Action::Gdb { commands, timeout } => self.gdb(step, commands, *timeout),
-            Action::ExpectGdb { pattern } => self.expect_gdb(pattern),
+            Action::ExpectGdb { pattern, timeout } => match self.live.is_some() {
+                true => self.expect_live_gdb(pattern, *timeout),
+                false => self.expect_gdb(pattern),
+            },
+            Action::GdbStart { commands } => self.gdb_start(step, commands),
+            Action::GdbSend { commands } => {
+                let commands = commands.iter().map(|c| self.render(c)).collect::<Result<Vec<_>, _>>()?;
+                let live = self.live.as_mut().ok_or_else(|| Problem::Failed("no live gdb (gdb-start)".into()))?;
+                live.send(&commands).map_err(|e| Problem::Failed(format!("could not write to gdb: {e}")))
+            }
+            Action::GdbEnd { timeout } => self.gdb_end(*timeout),
             Action::Set { name, value } => {
                 let value = self.render(value)?;
                 self.vars.insert(name.clone(), value);
@@ -362,6 +381,70 @@ impl Session<'_> {
             ))),
             GdbEnd::TimedOut => Err(Problem::TimedOut(timeout)),
             GdbEnd::Error(e) => Err(Problem::Failed(format!("could not run gdb (`{}`): {e}", settings.gdb.display()))),
+        }
+    }
+
+    /// `gdb-start`: a live gdb session.
+    fn gdb_start(&mut self, step: &Step, commands: &[Template]) -> Result<(), Problem> {
+        if self.live.is_some() {
+            return Err(Problem::Failed("a live gdb is running already (gdb-end first)".into()));
+        }
+        let port = self.gdb_port.expect("the parser allows gdb steps only with `gdb: yes`");
+        let commands = commands.iter().map(|command| self.render(command)).collect::<Result<Vec<_>, _>>()?;
+        self.gdb_log.push_str(&format!("----- line {}: gdb-start {} -----\n", step.line, commands.join(" ;; ")));
+        let settings = self.settings;
+        let live = gdb::Live::start(&settings.gdb, &settings.kernel, port, &commands)
+            .map_err(|e| Problem::Failed(format!("could not run gdb (`{}`): {e}", settings.gdb.display())))?;
+        self.live = Some(live);
+        self.live_cursor = 0;
+        Ok(())
+    }
+
+    /// `expect-gdb` with a live session: waits for the pattern in gdb's output after the cursor.
+    fn expect_live_gdb(&mut self, pattern: &Pattern, timeout: Duration) -> Result<(), Problem> {
+        let regex = self.regex(pattern)?;
+        let timeout = self.scale(timeout);
+        let cursor = self.live_cursor;
+        let live = self.live.as_ref().expect("checked");
+        let found =
+            live.output.wait_until(deadline_after(timeout), |text, closed| match regex.captures(&text[cursor..]) {
+                Some(c) => Some(Ok(Match::new(&regex, &c, cursor))),
+                None if closed => Some(Err(())),
+                None => None,
+            });
+        match found {
+            Some(Ok(found)) => {
+                self.live_cursor = found.end;
+                self.vars.extend(found.captures);
+                Ok(())
+            }
+            Some(Err(())) => Err(Problem::Failed("gdb exited before printing it (see the gdb transcript)".into())),
+            None => Err(Problem::TimedOut(timeout)),
+        }
+    }
+
+    /// `gdb-end`: detach, quit, and check that gdb exited cleanly.
+    fn gdb_end(&mut self, timeout: Duration) -> Result<(), Problem> {
+        let mut live = self.live.take().ok_or_else(|| Problem::Failed("no live gdb (gdb-start)".into()))?;
+        let _ = live.send(&["detach".to_string(), "quit".to_string()]);
+        live.stdin = None; // end of input
+        let timeout = self.scale(timeout);
+        let closed = live.output.wait_closed(deadline_after(timeout));
+        let text = live.output.text();
+        self.gdb_log.push_str(&text);
+        self.gdb_transcript.push_str(&text);
+        if !closed {
+            return Err(Problem::TimedOut(timeout));
+        }
+        if let Some(bad) =
+            ["internal-error", "Fatal signal", "Python Exception", "Traceback"].iter().find(|b| text.contains(*b))
+        {
+            return Err(Problem::Failed(format!("gdb printed `{bad}` (see the gdb transcript)")));
+        }
+        match live.process.wait() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(Problem::Failed(format!("gdb exited with {}", describe_status(status)))),
+            Err(e) => Err(Problem::Failed(format!("could not wait for gdb: {e}"))),
         }
     }
 

@@ -68,8 +68,18 @@ pub enum Action {
     Exit { timeout: Duration, code: i32 },
     /// `gdb [TIMEOUT] CMD ;; CMD …`: run gdb against the gdbstub.
     Gdb { commands: Vec<Template>, timeout: Duration },
-    /// `expect-gdb REGEX`: REGEX must match the gdb transcript after the gdb cursor.
-    ExpectGdb { pattern: Pattern },
+    /// `expect-gdb [TIMEOUT] REGEX`: REGEX must match the gdb transcript after the gdb cursor;
+    /// with a live session (`gdb-start`) it waits up to TIMEOUT for gdb to print it.
+    ExpectGdb { pattern: Pattern, timeout: Duration },
+    /// `gdb-start CMD ;; CMD …`: starts a live gdb session (attached, running the commands) that
+    /// goes on while later steps drive the serial console.
+    GdbStart { commands: Vec<Template> },
+    /// `gdb-send CMD ;; CMD …`: more commands for the live session (gdb reads them once the
+    /// target has stopped, if it is running).
+    GdbSend { commands: Vec<Template> },
+    /// `gdb-end [TIMEOUT]`: the live session detaches and quits; it must exit with status 0
+    /// (a gdb that crashed, or printed an internal error, fails the step).
+    GdbEnd { timeout: Duration },
     /// `set NAME VALUE`.
     Set { name: String, value: Template },
     /// `expect-eq NAME VALUE`: variable NAME must equal VALUE.
@@ -86,13 +96,23 @@ pub const RESULT_STATUS: &str = "status";
 /// The only `status` that passes; anything else fails.
 pub const RESULT_OK: &str = "ok";
 
+/// `CMD ;; CMD …` as templates; an empty command is an error.
+fn gdb_commands(args: &str) -> Result<Vec<Template>, String> {
+    args.split(";;")
+        .map(|cmd| match cmd.trim() {
+            "" => Err("empty gdb command (check the `;;` separators)".to_string()),
+            cmd => Template::parse(cmd),
+        })
+        .collect()
+}
+
 impl fmt::Display for Step {
     /// Describes the step for reports: regexes as `/…/`, everything else as written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {
             Action::Expect { pattern, .. } => write!(f, "expect /{pattern}/"),
             Action::Reject { pattern } => write!(f, "reject /{pattern}/"),
-            Action::ExpectGdb { pattern } => write!(f, "expect-gdb /{pattern}/"),
+            Action::ExpectGdb { pattern, .. } => write!(f, "expect-gdb /{pattern}/"),
             Action::Results { pattern } => write!(f, "results /{pattern}/"),
             _ => f.write_str(&self.source),
         }
@@ -267,8 +287,21 @@ pub fn scenario_name(path: &Path) -> String {
 const HEADERS: &[&str] = &["title", "smp", "mem", "append", "qemu-arg", "gdb", "timeout"];
 
 /// The step keywords.
-const STEPS: &[&str] =
-    &["expect", "send", "send-raw", "reject", "exit", "gdb", "expect-gdb", "set", "expect-eq", "results"];
+const STEPS: &[&str] = &[
+    "expect",
+    "send",
+    "send-raw",
+    "reject",
+    "exit",
+    "gdb",
+    "expect-gdb",
+    "gdb-start",
+    "gdb-send",
+    "gdb-end",
+    "set",
+    "expect-eq",
+    "results",
+];
 
 /// Parser state while reading one file.
 struct Parser {
@@ -368,18 +401,29 @@ impl Parser {
             "gdb" => {
                 self.require_gdb(keyword)?;
                 let (timeout, rest) = self.split_timeout(args);
-                let commands = rest
-                    .split(";;")
-                    .map(|cmd| match cmd.trim() {
-                        "" => Err("empty gdb command (check the `;;` separators)".to_string()),
-                        cmd => Template::parse(cmd),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Action::Gdb { commands, timeout }
+                Action::Gdb { commands: gdb_commands(rest)?, timeout }
+            }
+            "gdb-start" | "gdb-send" => {
+                self.require_gdb(keyword)?;
+                let commands = gdb_commands(args)?;
+                if keyword == "gdb-start" {
+                    Action::GdbStart { commands }
+                } else {
+                    Action::GdbSend { commands }
+                }
+            }
+            "gdb-end" => {
+                self.require_gdb(keyword)?;
+                let (timeout, rest) = self.split_timeout(args);
+                if !rest.trim().is_empty() {
+                    return Err("`gdb-end` takes only a timeout".to_string());
+                }
+                Action::GdbEnd { timeout }
             }
             "expect-gdb" => {
                 self.require_gdb(keyword)?;
-                Action::ExpectGdb { pattern: parse_pattern(keyword, args)? }
+                let (timeout, regex) = self.split_timeout(args);
+                Action::ExpectGdb { pattern: parse_pattern(keyword, regex)?, timeout }
             }
             "set" | "expect-eq" => {
                 let (name, value) = args.split_once(char::is_whitespace).unwrap_or((args, ""));

@@ -328,7 +328,8 @@ extern "C" fn worker(index: u64) -> u64 {
                         | Syscall::DebugPanic
                         | Syscall::Sync
                         | Syscall::DebugRead
-                        | Syscall::DebugStall,
+                        | Syscall::DebugStall
+                        | Syscall::DebugImage,
                     ) => [c0, 0, 0, 0, 0, 0, 0, 0],
                     Some(Syscall::Null | Syscall::Yield | Syscall::Poll | Syscall::CapInfo) => [c0; 8],
                     // A deadline in the past, or at most ~16 µs ahead (the helpers' random

@@ -475,6 +475,20 @@ pub fn sync_naming_late() -> Result<u64, (Error, u64)> {
     }
 }
 
+/// [`Syscall::DebugImage`] with [`abi::DEBUG_IMAGE_SET`]: adds or updates a module in the
+/// debugger's list (needs the Debug authority).
+pub fn debug_image_set(vspace: CPtr, image: &abi::DebugImage) -> Result<(), Error> {
+    let bytes = image.to_bytes();
+    let args = args(&[authority(Authority::Debug).0, abi::DEBUG_IMAGE_SET, vspace.0, bytes.as_ptr() as u64]);
+    call(Syscall::DebugImage, args).map(|_| ())
+}
+
+/// [`Syscall::DebugImage`] with [`abi::DEBUG_IMAGE_REMOVE`]: takes module `id` out of the
+/// debugger's list.
+pub fn debug_image_remove(id: u64) -> Result<(), Error> {
+    call(Syscall::DebugImage, args(&[authority(Authority::Debug).0, abi::DEBUG_IMAGE_REMOVE, id])).map(|_| ())
+}
+
 /// [`Syscall::DebugStall`]: once this returns to the kernel's exit path, this core spins with
 /// interrupts masked for `us` microseconds (a test hook: a core that cannot reach the sync
 /// point). Needs the Debug authority.
