@@ -213,29 +213,24 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         return Err(format!("{modname}: no room in the module address pool ({} slots in use)", pool::used_count()));
     };
     let mut slots = Vec::new();
-    let built = build(id, &modname, &plan, bytes, base, &mut slots);
-    let (ep, thread, ep_object, vspace) = match built {
+    // Before the module is listed, a failure undoes everything built so far.
+    let unbuild = |slots: &[CPtr], e: String| {
+        BUILDING.store(0, Ordering::Release);
+        crate::gdb::forget(id);
+        release_objects(slots);
+        pool::give_back(base, span);
+        format!("{modname}: {e}")
+    };
+    let (ep, thread, ep_object, vspace) = match build(id, &modname, &plan, bytes, base, span, &mut slots) {
         Ok(b) => b,
-        Err(e) => {
-            BUILDING.store(0, Ordering::Release);
-            crate::gdb::forget(id);
-            release_objects(&slots);
-            pool::give_back(base, span);
-            return Err(format!("{}: {e}", modname));
-        }
+        Err(e) => return Err(unbuild(&slots, e)),
     };
     let claimed = step("record").and_then(|()| {
         sessions::claim(Shared { id, name: modname.clone(), ep, ep_object, unload: unload::Unload::new(OPENERS) })
     });
     let shared = match claimed {
         Ok(s) => s,
-        Err(e) => {
-            BUILDING.store(0, Ordering::Release);
-            crate::gdb::forget(id);
-            release_objects(&slots);
-            pool::give_back(base, span);
-            return Err(format!("{}: {e}", modname));
-        }
+        Err(e) => return Err(unbuild(&slots, e)),
     };
     let ep = shared.ep;
     {
@@ -330,6 +325,7 @@ fn build(
     plan: &Plan,
     bytes: &[u8],
     base: u64,
+    span: u64,
     slots: &mut Vec<CPtr>,
 ) -> Result<(Cap<Endpoint>, Cap<Tcb>, u64, CPtr), String> {
     let pages = plan.image_pages;
@@ -439,7 +435,6 @@ fn build(
     step("registers")?;
     tcb.write_registers(&regs).map_err(|e| kerr("registers", e))?;
     // Mapped, not started: the debugger learns of it now, so a breakpoint in its init works.
-    let span = plan.image_pages + 1 + STACK_PAGES + 1;
     crate::gdb::report(id, name, base, span, vspace.cptr(), &plan.build_id, abi::DebugImageState::Loading);
     step("resume")?;
     tcb.resume().map_err(|e| kerr("resume", e))?;

@@ -35,17 +35,17 @@ pub fn module_command(command: &str, input: &str) {
             }
             println!("archive: {} files", archive_entries().len());
         }
-        ("insmod", Some(name)) => match (words.next(), words.next(), words.next()) {
-            (None, _, _) => match loader::insmod(name) {
+        ("insmod", Some(name)) => {
+            let loaded = match (words.next(), words.next(), words.next()) {
+                (None, _, _) => loader::insmod(name),
+                (Some("as"), Some(instance), None) => loader::insmod_as(name, Some(instance)),
+                _ => Err(String::from("insmod: usage: insmod FILE [as NAME]")),
+            };
+            match loaded {
                 Ok(line) => println!("{line}"),
                 Err(e) => println!("error: {e}"),
-            },
-            (Some("as"), Some(instance), None) => match loader::insmod_as(name, Some(instance)) {
-                Ok(line) => println!("{line}"),
-                Err(e) => println!("error: {e}"),
-            },
-            _ => println!("error: insmod: usage: insmod FILE [as NAME]"),
-        },
+            }
+        }
         ("lsmod", _) => lsmod(),
         ("modinfo", Some(name)) => modinfo(name),
         ("rmmod", Some(_)) => rmmod(input),
