@@ -113,16 +113,32 @@ def _inferior():
     return gdb.selected_inferior()
 
 
+_LIST_ADDRESS = []
+
+
+def list_address():
+    """The address of KERNEL_DEBUG_IMAGES (its debug-info name is namespaced; the linker
+    symbol is not), looked up once."""
+    if not _LIST_ADDRESS:
+        try:
+            addr = int(gdb.parse_and_eval("&kernel::debug::KERNEL_DEBUG_IMAGES"))
+        except gdb.error:
+            text = gdb.execute("info address KERNEL_DEBUG_IMAGES", to_string=True)
+            addr = int(text.split(" at address ")[1].split()[0].rstrip("."), 16)
+        _LIST_ADDRESS.append(addr)
+    return _LIST_ADDRESS[0]
+
+
 def read_list():
     """(generation, [Image]) from the kernel, or None if it cannot be read now."""
     try:
-        addr = int(gdb.parse_and_eval("(unsigned long)&KERNEL_DEBUG_IMAGES"))
+        addr = list_address()
         head = bytes(_inferior().read_memory(addr, HEADER_BYTES))
         magic, version, generation, capacity = struct.unpack(HEADER_FORMAT, head)
         if magic != MAGIC or version != 1 or capacity > 4096:
             return None
         raw = bytes(_inferior().read_memory(addr + HEADER_BYTES, capacity * ENTRY_BYTES))
-    except (gdb.error, gdb.MemoryError, RuntimeError):
+    except (gdb.error, gdb.MemoryError, RuntimeError, IndexError, ValueError):
         return None
     images = []
     for i in range(capacity):

@@ -11,6 +11,10 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-zseparate-loadable-segments");
     // A build-id, so a debugger can match a loaded module to its unstripped ELF.
     println!("cargo:rustc-link-arg-bins=--build-id=sha1");
+    // A module is linked at address 0, so the linker's default tombstone (0) for debug info of
+    // code it discarded would claim the module's first bytes (`_start`) for dead inlined
+    // functions, and GDB would name frames there wrongly: use -1, which debuggers skip.
+    println!("cargo:rustc-link-arg-bins=-zdead-reloc-in-nonalloc=.debug_*=0xffffffffffffffff");
     // Relocations may target read-only data (vtables, tables of addresses in code compiled
     // without -fPIC, e.g. `core`): the module server applies them before it maps the pages
     // with their final rights.

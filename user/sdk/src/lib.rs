@@ -282,9 +282,26 @@ macro_rules! module {
         #[link_section = ".modinfo"]
         static MODINFO: [u8; __MODINFO.len()] = $crate::bytes(__MODINFO);
 
+        // The entry point: the kernel starts the module's thread here with the IPC buffer's
+        // address in x0 and its first free slot in x1. Its unwind information marks the return
+        // address undefined, so a debugger's backtrace ends at `_start` (no frame above it).
+        #[unsafe(naked)]
         #[no_mangle]
         #[link_section = ".text._start"]
-        pub extern "C" fn _start(ipc_buffer: u64, first_free: u64) -> ! {
+        pub extern "C" fn _start() -> ! {
+            ::core::arch::naked_asm!(
+                ".cfi_startproc",
+                ".cfi_undefined x30",
+                "mov x29, #0",
+                "mov x30, #0",
+                "bl {main}",
+                "brk #0",
+                ".cfi_endproc",
+                main = sym __modsdk_main,
+            )
+        }
+
+        extern "C" fn __modsdk_main(ipc_buffer: u64, first_free: u64) -> ! {
             #[allow(unused_mut, unused_assignments)]
             let mut init: fn() -> Result<(), &'static str> = || Ok(());
             $( init = $init; )?

@@ -150,20 +150,37 @@ exception_vectors:
     VECTOR  el0_unexpected
     VECTOR  el0_unexpected
 
+.type el0_sync, %function
 el0_sync:
+    // The unwind information says the return address is undefined, so GDB ends a
+    // backtrace here instead of repeating this frame.
+    .cfi_startproc
+    .cfi_undefined x30      // debuggers: no caller above an entry from EL0
     SAVE_USER
     bl      {el0_sync_rust}
     b       return_to_user
+    .cfi_endproc
+.size el0_sync, . - el0_sync
 
+.type el0_irq, %function
 el0_irq:
+    .cfi_startproc
+    .cfi_undefined x30      // debuggers: no caller above an entry from EL0
     SAVE_USER
     bl      {el0_irq_rust}
     b       return_to_user
+    .cfi_endproc
+.size el0_irq, . - el0_irq
 
+.type el0_unexpected, %function
 el0_unexpected:
+    .cfi_startproc
+    .cfi_undefined x30      // debuggers: no caller above an entry from EL0
     SAVE_USER
     bl      {el0_unexpected_rust}
     b       return_to_user
+    .cfi_endproc
+.size el0_unexpected, . - el0_unexpected
 
 el1_sync:
     SAVE_KERNEL
