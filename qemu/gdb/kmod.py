@@ -24,7 +24,15 @@ HEADER_FORMAT = "<4Q"  # magic, version, generation, capacity
 HEADER_BYTES = struct.calcsize(HEADER_FORMAT)
 MAGIC = struct.unpack("<Q", b"KMODLIST")[0]
 STATES = {1: "loading", 2: "live", 3: "unloading", 4: "failed"}
+KERNEL_BASE = 0xFFFF000000000000  # the kernel's half of the address space (TTBR1)
 SERVER_ID = 0  # the module server reports itself with id 0 (its symbols come from `just gdb`)
+
+def _write(text):
+    """gdb.write, flushed: GDB buffers its output when it is a pipe (a script or the harness
+    reading it would otherwise see half a table until the next prompt)."""
+    gdb.write(text)
+    gdb.flush()
+
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -158,7 +166,7 @@ class State:
 
     def say(self, text):
         if self.verbose:
-            gdb.write("[kmod] " + text + "\n")
+            _write("[kmod] " + text + "\n")
 
     def sync(self, force=False):
         got = read_list()
@@ -216,7 +224,7 @@ class ChangedHook(gdb.Breakpoint):
         try:
             STATE.sync()
         except gdb.error as e:
-            gdb.write("[kmod] resync failed: %s\n" % e)
+            _write("[kmod] resync failed: %s\n" % e)
         return False
 
 
@@ -250,16 +258,16 @@ Read from the kernel's KERNEL_DEBUG_IMAGES; symbols follow it automatically."""
 
     def invoke(self, arg, from_tty):
         if not STATE.sync():
-            gdb.write("mod-list: the kernel's module list cannot be read here\n")
+            _write("mod-list: the kernel's module list cannot be read here\n")
             return
-        gdb.write("%-16s %4s %-18s %-9s %5s  %s\n" % ("name", "id", "base", "state", "asid", "ELF"))
+        _write("%-16s %4s %-18s %-9s %5s  %s\n" % ("name", "id", "base", "state", "asid", "ELF"))
         for img in sorted(STATE.images, key=lambda i: i.id):
             if img.id == SERVER_ID:
                 path = "(the module server: symbols from `just gdb`)"
             else:
                 path = STATE.loaded.get(img.id, (None, None))[1] or "(no ELF with build-id %s)" % (img.build_id or "-")
-            gdb.write("%-16s %4d 0x%016x %-9s %5d  %s\n" % (img.name, img.id, img.base, img.state, img.asid, path))
-        gdb.write("%d modules\n" % len([i for i in STATE.images if i.id != SERVER_ID]))
+            _write("%-16s %4d 0x%016x %-9s %5d  %s\n" % (img.name, img.id, img.base, img.state, img.asid, path))
+        _write("%d modules\n" % len([i for i in STATE.images if i.id != SERVER_ID]))
 
 
 class ModSync(gdb.Command):
@@ -270,9 +278,9 @@ class ModSync(gdb.Command):
 
     def invoke(self, arg, from_tty):
         if STATE.sync(force=True):
-            gdb.write("mod-sync: %d modules, generation %d\n" % (len(STATE.images), STATE.generation))
+            _write("mod-sync: %d modules, generation %d\n" % (len(STATE.images), STATE.generation))
         else:
-            gdb.write("mod-sync: the kernel's module list cannot be read here\n")
+            _write("mod-sync: the kernel's module list cannot be read here\n")
 
 
 def _per_cpu_thread(core):
@@ -313,7 +321,7 @@ that thread's module or program (by the ASID in TTBR0_EL1), the ASID, and pc as 
                 else:
                     owner = "a program without a module entry"
                 sym = frame.name() or "??"
-                gdb.write("core %d: EL%s thread %s %s asid %s pc 0x%x %s\n" % (
+                _write("core %d: EL%s thread %s %s asid %s pc 0x%x %s\n" % (
                     core, el, "0x%x" % thread if thread else "-", owner,
                     "?" if asid is None else asid, pc, sym))
         finally:
@@ -338,7 +346,9 @@ class ModBreakpoint(gdb.Breakpoint):
 class ModBreak(gdb.Command):
     """mod-break MODULE LOCATION: a breakpoint at LOCATION (a function, FILE:LINE, or +OFFSET
 from the module's base) in module MODULE that stops only while MODULE's address space runs
-(its ASID in TTBR0_EL1): QEMU matches breakpoints on the virtual pc in every address space."""
+(its ASID in TTBR0_EL1): QEMU matches breakpoints on the virtual pc in every address space.
+LOCATION may also be in the kernel: `mod-break hello kernel::syscall::handle` stops only in
+the system calls hello makes."""
 
     def __init__(self):
         super().__init__("mod-break", gdb.COMMAND_BREAKPOINTS)
@@ -359,13 +369,13 @@ from the module's base) in module MODULE that stops only while MODULE's address 
                 sals = gdb.decode_line(location)[1] or []
             except gdb.error as e:
                 raise gdb.GdbError("mod-break: %s" % e)
-            pcs = sorted({s.pc for s in sals if img.base <= s.pc < img.base + img.size})
+            pcs = sorted({s.pc for s in sals if img.base <= s.pc < img.base + img.size or s.pc >= KERNEL_BASE})
         if not pcs:
-            raise gdb.GdbError("mod-break: %s is not inside %s (0x%x..0x%x)" % (
+            raise gdb.GdbError("mod-break: %s is neither inside %s (0x%x..0x%x) nor in the kernel" % (
                 location, name, img.base, img.base + img.size))
         for pc in pcs:
             bp = ModBreakpoint("*0x%x" % pc, name)
-            gdb.write("mod-break: breakpoint %d at 0x%x in %s, only in its address space (asid %d)\n" % (
+            _write("mod-break: breakpoint %d at 0x%x in %s, only in its address space (asid %d)\n" % (
                 bp.number, pc, name, img.asid))
 
 
@@ -376,7 +386,7 @@ ModBreak()
 ChangedHook()
 gdb.events.stop.connect(on_stop)
 if STATE.sync():
-    gdb.write("[kmod] %d modules loaded (mod-list, core-info, mod-break, mod-sync)\n" % len(
+    _write("[kmod] %d modules loaded (mod-list, core-info, mod-break, mod-sync)\n" % len(
         [i for i in STATE.images if i.id != SERVER_ID]))
 else:
-    gdb.write("[kmod] ready; the module list is read at the next stop (mod-list, core-info, mod-break)\n")
+    _write("[kmod] ready; the module list is read at the next stop (mod-list, core-info, mod-break)\n")

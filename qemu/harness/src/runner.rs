@@ -326,6 +326,16 @@ impl Session<'_> {
                     Err(Problem::Failed(format!("`{name}` is `{actual}`, expected `{expected}`")))
                 }
             }
+            Action::ExpectNe { name, value } => {
+                let other = self.render(value)?;
+                let actual =
+                    self.vars.get(name).ok_or_else(|| Problem::Failed(format!("unknown variable `${{{name}}}`")))?;
+                if *actual != other {
+                    Ok(())
+                } else {
+                    Err(Problem::Failed(format!("`{name}` is `{actual}`, expected anything else")))
+                }
+            }
         }
     }
 

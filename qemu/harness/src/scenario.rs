@@ -84,6 +84,8 @@ pub enum Action {
     Set { name: String, value: Template },
     /// `expect-eq NAME VALUE`: variable NAME must equal VALUE.
     ExpectEq { name: String, value: Template },
+    /// `expect-ne NAME VALUE`: variable NAME must differ from VALUE.
+    ExpectNe { name: String, value: Template },
     /// `results REGEX`: from here on, each complete serial line matching REGEX is one
     /// sub-test result (REGEX has the named groups [`RESULT_NAME`] and [`RESULT_STATUS`]).
     Results { pattern: Pattern },
@@ -300,6 +302,7 @@ const STEPS: &[&str] = &[
     "gdb-end",
     "set",
     "expect-eq",
+    "expect-ne",
     "results",
 ];
 
@@ -425,17 +428,17 @@ impl Parser {
                 let (timeout, regex) = self.split_timeout(args);
                 Action::ExpectGdb { pattern: parse_pattern(keyword, regex)?, timeout }
             }
-            "set" | "expect-eq" => {
+            "set" | "expect-eq" | "expect-ne" => {
                 let (name, value) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
                 if !is_valid_name(name) {
                     return Err(format!("`{keyword}` needs a variable name (letters, digits, `_`), not `{name}`"));
                 }
                 let name = name.to_string();
                 let value = Template::parse(value.trim_start())?;
-                if keyword == "set" {
-                    Action::Set { name, value }
-                } else {
-                    Action::ExpectEq { name, value }
+                match keyword {
+                    "set" => Action::Set { name, value },
+                    "expect-eq" => Action::ExpectEq { name, value },
+                    _ => Action::ExpectNe { name, value },
                 }
             }
             _ => {
