@@ -11,9 +11,10 @@
 #   - each module's ELF is found by its GNU build-id among the unstripped ELFs of the build
 #     (target/aarch64-unknown-none/release) and the directory EXTRA_MODULES names.
 #
-# Commands (each has `help`): mod-list, mod-sync, core-info, mod-break.
+# Commands (each has `help`): mod-list, mod-sync, core-info, caps, mod-break.
 
 import os
+import re
 import struct
 
 import gdb
@@ -283,7 +284,48 @@ class ModSync(gdb.Command):
             _write("mod-sync: the kernel's module list cannot be read here\n")
 
 
+def _exception_level():
+    try:
+        return (int(gdb.parse_and_eval("$cpsr")) >> 2) & 3
+    except gdb.error:
+        return None
+
+
+class KernelView:
+    """`with KernelView():` reads kernel memory through a core stopped at EL1. QEMU's gdbstub
+    reads memory with the stopped core's current privilege, so a core stopped in a module (EL0)
+    cannot read the kernel's data; another core, stopped in the kernel, can. The selected
+    thread and frame are restored afterwards."""
+
+    def __enter__(self):
+        self.thread = gdb.selected_thread()
+        try:
+            self.frame = gdb.selected_frame()
+        except gdb.error:
+            self.frame = None
+        if _exception_level() != 0:
+            return self
+        for t in sorted(_inferior().threads(), key=lambda t: t.num):
+            t.switch()
+            if _exception_level() not in (0, None):
+                return self
+        self.__exit__(None, None, None)
+        raise gdb.GdbError("every core is stopped at EL0, where the kernel's memory cannot be read; "
+                           "stop one in the kernel first (e.g. `break el0_sync`, continue)")
+
+    def __exit__(self, *exc):
+        self.thread.switch()
+        if self.frame is not None:
+            try:
+                self.frame.select()
+            except gdb.error:
+                pass
+        return False
+
+
 def _per_cpu_thread(core):
+    """The thread core `core` runs (the kernel's object id), 0 if none. Call inside a
+    KernelView."""
     try:
         v = gdb.parse_and_eval("kernel::percpu::PER_CPU")[core]["current_thread"]["v"]["value"]
         return int(v)
@@ -301,31 +343,32 @@ that thread's module or program (by the ASID in TTBR0_EL1), the ASID, and pc as 
     def invoke(self, arg, from_tty):
         STATE.sync()
         selected = gdb.selected_thread()
+        cores = []
         try:
             for t in sorted(_inferior().threads(), key=lambda t: t.num):
                 t.switch()
-                core = t.num - 1
                 frame = gdb.newest_frame()
-                pc = frame.pc()
-                try:
-                    el = (int(gdb.parse_and_eval("$cpsr")) >> 2) & 3
-                except gdb.error:
-                    el = "?"
-                asid = current_asid()
-                thread = _per_cpu_thread(core)
-                img = STATE.by_asid(asid) if asid else None
-                if img is not None:
-                    owner = "module-server" if img.id == SERVER_ID else "module " + img.name
-                elif asid == 0 or thread == 0:
-                    owner = "idle (no user address space)"
-                else:
-                    owner = "a program without a module entry"
-                sym = frame.name() or "??"
-                _write("core %d: EL%s thread %s %s asid %s pc 0x%x %s\n" % (
-                    core, el, "0x%x" % thread if thread else "-", owner,
-                    "?" if asid is None else asid, pc, sym))
+                el = _exception_level()
+                cores.append((t.num - 1, "?" if el is None else el, frame.pc(), current_asid(), frame.name() or "??"))
         finally:
             selected.switch()
+        try:
+            with KernelView():
+                threads = {core: _per_cpu_thread(core) for core, *_ in cores}
+        except gdb.GdbError:
+            threads = {}
+        for core, el, pc, asid, sym in cores:
+            thread = threads.get(core)
+            img = STATE.by_asid(asid) if asid else None
+            if img is not None:
+                owner = "module-server" if img.id == SERVER_ID else "module " + img.name
+            elif asid == 0 or thread == 0:
+                owner = "idle (no user address space)"
+            else:
+                owner = "a program without a module entry"
+            _write("core %d: EL%s thread %s %s asid %s pc 0x%x %s\n" % (
+                core, el, "0x%x" % thread if thread else "-", owner,
+                "?" if asid is None else asid, pc, sym))
 
 
 class ModBreakpoint(gdb.Breakpoint):
@@ -379,8 +422,195 @@ the system calls hello makes."""
                 bp.number, pc, name, img.asid))
 
 
+# ---- caps: a thread's CSpace, read from the kernel's object table and derivation tree ----
+#
+# Read through the debug information's types and field offsets (kernel::sched::KERNEL ->
+# Kernel { objects: Objects { chunks: Vec<Box<[Entry; 256]>> }, cdt: Cdt { spaces:
+# Vec<Option<Box<[Node]>>> } }); a slot id is (CNode object index << 16) | index.
+
+SPACE_BITS = 16
+NIL = 0xFFFFFFFFFFFFFFFF
+CHUNK = 256
+
+
+def _dig(v, prefix, depth=0):
+    """The first value inside v (through wrappers: locks, cells, MaybeUninit) whose type
+    name starts with prefix."""
+    t = v.type.strip_typedefs()
+    if str(t).startswith(prefix):
+        return v
+    if depth > 12 or t.code not in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+        return None
+    for f in t.fields():
+        try:
+            found = _dig(v[f], prefix, depth + 1)
+        except gdb.error:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _vec(v):
+    """(address of the first element, length) of a Vec."""
+    ptr = _dig(v["buf"], "*mut u8")
+    return int(ptr), int(v["len"])
+
+
+def _u64(addr):
+    return struct.unpack("<Q", bytes(_inferior().read_memory(addr, 8)))[0]
+
+
+def _rights(r):
+    return "".join(c if r & b else "-" for c, b in (("r", 1), ("w", 2), ("g", 4), ("x", 8)))
+
+
+class Caps:
+    def __init__(self):
+        kernel = _dig(gdb.parse_and_eval("kernel::sched::KERNEL"), "kernel::sched::Kernel")
+        if kernel is None:
+            raise gdb.GdbError("caps: kernel::sched::KERNEL has no Kernel yet (stop after boot)")
+        self.chunks = _vec(kernel["objects"]["chunks"])
+        self.spaces = _vec(kernel["cdt"]["spaces"])
+        self.entry_t = gdb.lookup_type("kernel::object::Entry")
+        self.node_t = gdb.lookup_type("klogic::cdt::Node")
+
+    def entry(self, obj):
+        index, generation = obj & 0xFFFFFFFF, obj >> 32
+        base, n = self.chunks
+        if index // CHUNK >= n:
+            return None
+        chunk = _u64(base + 8 * (index // CHUNK))
+        e = gdb.Value(chunk + (index % CHUNK) * self.entry_t.sizeof).cast(self.entry_t.pointer()).dereference()
+        if int(e["generation"]) != generation:
+            return None
+        return e
+
+    def object(self, obj):
+        """(type name, detail text) of object id obj, or None if it is gone."""
+        e = self.entry(obj)
+        if e is None:
+            return None
+        text = e["object"].format_string(max_depth=2, max_elements=4)
+        m = re.search(r"Object::(\w+)\((.*)\)\)?$", text)
+        if not m:
+            return None
+        return m.group(1), m.group(2)
+
+    def tcb_cspace(self, thread):
+        kind = self.object(thread)
+        if kind is None or kind[0] != "Tcb":
+            raise gdb.GdbError("caps: 0x%x is not a live thread" % thread)
+        ptr = int(re.search(r"0x[0-9a-f]+", kind[1]).group(0), 16)
+        tcb = gdb.Value(ptr).cast(gdb.lookup_type("kernel::object::tcb::Tcb").pointer()).dereference()
+        m = re.search(r"ObjId \((\d+)\)|ObjId\((\d+)\)", tcb["cspace"].format_string())
+        return int(m.group(1) or m.group(2)) if m else None
+
+    def nodes(self, space):
+        """[(index, node)] of the used slots of CNode space `space`."""
+        base, n = self.spaces
+        if space >= n:
+            return []
+        data, length = _u64(base + 16 * space), _u64(base + 16 * space + 8)
+        if data == 0:
+            return []
+        arr = gdb.Value(data).cast(self.node_t.pointer())
+        size = self.node_t.sizeof
+        raw = bytes(_inferior().read_memory(data, length * size))
+        used_off = [f for f in self.node_t.fields() if f.name == "used"][0].bitpos // 8
+        out = []
+        for i in range(length):
+            if raw[i * size + used_off]:
+                out.append((i, arr[i]))
+        return out
+
+
+def _slot_name(slot, labels):
+    """A slot as a path from the CSpace's root: `5`, or `1391/5` for slot 5 of the CNode
+    held in root slot 1391 (`cnode#N:5` for a CNode not reachable from the root)."""
+    space, index = slot >> SPACE_BITS, slot & ((1 << SPACE_BITS) - 1)
+    if space in labels:
+        return labels[space] + "%d" % index
+    return "cnode#%d:%d" % (space, index)
+
+
+class CapsCommand(gdb.Command):
+    """caps [THREAD] [TYPE]: the capabilities in THREAD's CSpace (a thread id as the kernel
+prints it, e.g. 0x100000358; default: the thread running on the selected core, so `caps` at a
+breakpoint in a module shows the module's). One line per used slot: slot, object id, object
+type, rights (r w g x), badge, and where it came from in the derivation tree (`copy of SLOT`,
+`made from SLOT` for a new object made from a quota, or `root` for boot objects). Slots of
+CNodes held in the CSpace follow, as HOLDER/SLOT (slot 5 of the CNode in slot 1391: 1391/5).
+TYPE (Endpoint, Frame, CNode, Tcb, ...) lists only capabilities to objects of that type."""
+
+    def __init__(self):
+        super().__init__("caps", gdb.COMMAND_USER)
+
+    def invoke(self, arg, from_tty):
+        words = arg.split()
+        only = None
+        if words and not words[-1][:1].isdigit():
+            only = words.pop()
+        arg = " ".join(words)
+        if arg:
+            try:
+                thread = int(gdb.parse_and_eval(arg))
+            except gdb.error as e:
+                raise gdb.GdbError("caps: %s" % e)
+        else:
+            thread = None
+        core = gdb.selected_thread().num - 1
+        with KernelView():
+            self.show(core, thread, only)
+
+    def show(self, core, thread, only):
+        if thread is None:
+            thread = _per_cpu_thread(core)
+            if not thread:
+                raise gdb.GdbError("caps: core %d runs no thread now; name one (caps 0x100000358)" % core)
+        c = Caps()
+        root = c.tcb_cspace(thread)
+        if root is None:
+            _write("caps: thread 0x%x has no CSpace\n" % thread)
+            return
+        todo, seen = [root & 0xFFFFFFFF], set()
+        labels = {root & 0xFFFFFFFF: ""}
+        _write("caps: thread 0x%x, CSpace root CNode 0x%x\n" % (thread, root))
+        _write("%-12s %-12s %-12s %-6s %-10s %s\n" % ("slot", "object", "type", "rights", "badge", "derived"))
+        total = 0
+        while todo:
+            space = todo.pop(0)
+            if space in seen:
+                continue
+            seen.add(space)
+            for index, node in c.nodes(space):
+                cap = node["cap"]
+                obj = int(cap["object"])
+                kind = c.object(obj)
+                kname = kind[0] if kind else "(gone)"
+                if kname == "CNode" and (obj & 0xFFFFFFFF) not in labels:
+                    labels[obj & 0xFFFFFFFF] = "%s%d/" % (labels.get(space, ""), index)
+                    todo.append(obj & 0xFFFFFFFF)
+                if only and kname != only:
+                    continue
+                badge = int(cap["badge"])
+                parent = int(node["parent"])
+                if parent == NIL:
+                    derived = "root"
+                else:
+                    how = "made from" if bool(node["original"]) else "copy of"
+                    derived = "%s %s" % (how, _slot_name(parent, labels))
+                rights = int(_dig(cap["rights"], "u8"))
+                _write("%-12s 0x%-10x %-12s %-6s %-10s %s\n" % (
+                    _slot_name((space << SPACE_BITS) | index, labels), obj, kname, _rights(rights),
+                    "0x%x" % badge if badge else "-", derived))
+                total += 1
+        _write("%d capabilities%s\n" % (total, " to %s objects" % only if only else ""))
+
+
 ModList()
 ModSync()
+CapsCommand()
 CoreInfo()
 ModBreak()
 ChangedHook()
