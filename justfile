@@ -72,6 +72,29 @@ demo-skip-sync: build
     @cargo build -q -p harness
     @target/debug/harness --kernel target/skip-sync/{{kernel_target}}/release/kernel qemu/demo
 
+# The long stresses kept out of `just test` (qemu/long: the 1000-cycle unload race stress on 8 cores).
+stress-long: build
+    @cargo build -q -p harness
+    @target/debug/harness qemu/long
+
+# Sweeps SCENARIO's interleaving under -icount shift=N,sleep=off (SEEDS: a count or a list, SHIFTS default
+# 0..7), stops at the first failing run and prints the command that replays it. KERNEL=PATH for another kernel.
+# Races you can replay: sweep a stress scenario's interleavings until one fails.
+race SCENARIO="qemu/race/stress-4.scn" SEEDS="4" SHIFTS="0 1 2 3 4 5 6 7": build
+    @cargo build -q -p harness
+    @qemu/race.sh sweep {{SCENARIO}} "{{SEEDS}}" "{{SHIFTS}}"
+
+# Replays one run of `just race` twice and checks the two serial outputs are byte-identical.
+race-replay SCENARIO SEED SHIFT:
+    @cargo build -q -p harness
+    @qemu/race.sh replay {{SCENARIO}} {{SEED}} {{SHIFT}}
+
+# Demonstration: `just race` on the skip-sync kernel finds the stale access, and its replay shows it again.
+demo-race: build
+    cargo build --release -p kernel --target {{kernel_target}} --features skip-sync --target-dir target/skip-sync
+    @cargo build -q -p harness
+    @qemu/demo-race.sh
+
 # GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
 gdb *ARGS: build
     @qemu/gdb.sh {{ARGS}}

@@ -11,7 +11,7 @@ use crate::cspace::slot_id;
 use crate::mm::{frames, heap, phys_to_virt, vspace::VSpace, PhysAddr};
 use crate::object::{CNode, Frame, ObjId, Object, Quota, Tcb};
 use crate::sched::{self, Kernel};
-use abi::{boot_slot, BootInfo, Rights, BOOT_INFO_MAX_FRAMES, USER_STACK_SIZE, USER_STACK_TOP};
+use abi::{boot_slot, BootInfo, Rights, BOOT_INFO_CMDLINE_MAX, BOOT_INFO_MAX_FRAMES, USER_STACK_SIZE, USER_STACK_TOP};
 use goblin::elf::{header, program_header, Elf};
 use klogic::pte::{Access, PAGE_SIZE};
 
@@ -57,7 +57,7 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
     let vspace = k.objects.insert(Object::VSpace(alloc::boxed::Box::new(vs)), None);
     k.install(slot_id(cnode, boot_slot::VSPACE), vspace, None);
 
-    let info = BootInfo {
+    let mut info = BootInfo {
         magic: BootInfo::MAGIC,
         cores: cores as u64,
         cnode_radix: u64::from(ROOT_CNODE_RADIX),
@@ -65,9 +65,15 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
         image_frames: 0,
         archive_bytes: 0,
         archive_first_slot: 0,
-        rng_seed: crate::board::get().rng_seed ^ crate::arch::timer::counter().rotate_left(32),
+        rng_seed: boot_seed(),
         frame_va: [0; BOOT_INFO_MAX_FRAMES],
+        cmdline_len: 0,
+        cmdline: [0; BOOT_INFO_CMDLINE_MAX],
     };
+    let text = crate::board::get().cmdline.as_str().as_bytes();
+    let n = text.len().min(BOOT_INFO_CMDLINE_MAX);
+    info.cmdline[..n].copy_from_slice(&text[..n]);
+    info.cmdline_len = n as u64;
     let mut b = Builder { cnode, vspace, info, next_slot: boot_slot::IMAGE_FRAMES };
     for ph in elf.program_headers.iter().filter(|p| p.p_type == program_header::PT_LOAD) {
         let access =
@@ -192,6 +198,16 @@ fn copy_to_frame(pa: PhysAddr, offset: usize, bytes: &[u8]) {
     }
 }
 
+/// The root task's seed: `seed=N` on the command line gives exactly N (a run that can be
+/// repeated, as `just race` does); otherwise the device tree's seed mixed with the counter.
+fn boot_seed() -> u64 {
+    let board = crate::board::get();
+    match board.cmdline.get("seed").and_then(|s| s.parse::<u64>().ok()) {
+        Some(seed) => seed,
+        None => board.rng_seed ^ crate::arch::timer::counter().rotate_left(32),
+    }
+}
+
 /// The boot info as bytes, little-endian, in `repr(C)` field order (all fields are `u64`).
 fn boot_info_bytes(info: &BootInfo) -> alloc::vec::Vec<u8> {
     let head = [
@@ -204,5 +220,8 @@ fn boot_info_bytes(info: &BootInfo) -> alloc::vec::Vec<u8> {
         info.archive_first_slot,
         info.rng_seed,
     ];
-    head.iter().chain(info.frame_va.iter()).flat_map(|w| w.to_le_bytes()).collect()
+    let mut bytes: alloc::vec::Vec<u8> =
+        head.iter().chain(info.frame_va.iter()).chain([&info.cmdline_len]).flat_map(|w| w.to_le_bytes()).collect();
+    bytes.extend_from_slice(&info.cmdline);
+    bytes
 }

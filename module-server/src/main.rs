@@ -42,7 +42,29 @@ fn main() {
     }
     start_server();
     println!("boot console ready: type 'help' for commands");
+    autorun();
     shell();
+}
+
+/// Runs the commands of the kernel command line's `autorun=CMD;CMD...` (a `,` in a command
+/// stands for a space: the command line splits on spaces), each echoed after the prompt as if
+/// typed. No input is read meanwhile, so a run under `-icount` repeats exactly (`just race`).
+fn autorun() {
+    let Some(list) = urt::cspace::boot_cmdline().split_ascii_whitespace().find_map(|w| w.strip_prefix("autorun="))
+    else {
+        return;
+    };
+    for command in list.split(';').filter(|c| !c.is_empty()) {
+        let mut line = [0u8; 256];
+        let mut n = 0;
+        for b in command.bytes().take(line.len()) {
+            line[n] = if b == b',' { b' ' } else { b };
+            n += 1;
+        }
+        let text = core::str::from_utf8(&line[..n]).unwrap_or("");
+        println!("> {text}");
+        run_command(text);
+    }
 }
 
 /// Every module and session (see [`registry`]).
@@ -201,8 +223,15 @@ fn shell() {
     loop {
         print!("> ");
         let input = urt::io::read_line(&mut line);
-        let mut words = input.split_ascii_whitespace();
-        let Some(command) = words.next() else { continue };
+        run_command(input);
+    }
+}
+
+/// Runs one shell command line.
+fn run_command(input: &str) {
+    let mut words = input.split_ascii_whitespace();
+    let Some(command) = words.next() else { return };
+    {
         match command {
             "help" => println!("{HELP}"),
             "echo" => {
@@ -235,7 +264,7 @@ fn shell() {
             "meminfo" => {
                 let Ok(free) = sys::system_info(InfoKey::FreeFrames) else {
                     println!("error: meminfo: the free-frame figure was refused");
-                    continue;
+                    return;
                 };
                 let ram = sys::system_info(InfoKey::RamMib).unwrap_or(0);
                 println!("free_frames={free} ({} KiB) ram_mib={ram}", free * 4);

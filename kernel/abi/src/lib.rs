@@ -1025,7 +1025,16 @@ pub struct BootInfo {
     pub rng_seed: u64,
     /// For each of those frames: its virtual address | its [`Rights`] in the low bits.
     pub frame_va: [u64; BOOT_INFO_MAX_FRAMES],
+    /// Bytes of [`BootInfo::cmdline`] in use.
+    pub cmdline_len: u64,
+    /// The kernel command line (the device tree's `/chosen/bootargs`), cut at
+    /// [`BOOT_INFO_CMDLINE_MAX`] bytes: the root task reads its own options there (the module
+    /// server's `autorun=`).
+    pub cmdline: [u8; BOOT_INFO_CMDLINE_MAX],
 }
+
+/// Room for the kernel command line in [`BootInfo`].
+pub const BOOT_INFO_CMDLINE_MAX: usize = 512;
 
 impl BootInfo {
     /// Identifies a boot-info page.

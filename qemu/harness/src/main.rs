@@ -116,6 +116,20 @@ struct Cli {
     /// runs of each scenario passed, before `N passed, N failed` (which counts every run).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+
+    /// One more QEMU argument after each scenario's own (may repeat; e.g. `--qemu-arg=-icount
+    /// --qemu-arg=shift=3,sleep=off`).
+    #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
+    qemu_args: Vec<String>,
+
+    /// Words added to every scenario's kernel command line (after its `append:`).
+    #[arg(long, value_name = "TEXT")]
+    append: Option<String>,
+
+    /// Write each run's whole serial output, passed or failed, to DIR/NAME.serial (for
+    /// comparing two runs byte for byte, as `just race` does).
+    #[arg(long, value_name = "DIR")]
+    serial_dir: Option<PathBuf>,
 }
 
 /// Parses `--timeout-scale`: a positive number.
@@ -195,6 +209,8 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
         mem: cli.mem.clone(),
         timeout_scale: cli.timeout_scale,
         verbose: cli.verbose,
+        qemu_args: cli.qemu_args.clone(),
+        append: cli.append.clone(),
     };
 
     let mut tally = report::Tally::default();
@@ -216,6 +232,12 @@ fn run_all(cli: &Cli) -> Result<ExitCode, String> {
                 println!("RUN  {}", run.name);
             }
             let outcome = runner::run(&settings, run);
+            if let Some(dir) = &cli.serial_dir {
+                let path = dir.join(format!("{}.serial", outcome.name));
+                if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &outcome.serial)) {
+                    println!("  (could not write {}: {e})", path.display());
+                }
+            }
             report::print_outcome(&outcome, &cli.log_dir);
             tally.add(&outcome);
             repeats.add(&outcome, &cli.log_dir);

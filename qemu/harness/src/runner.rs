@@ -34,6 +34,10 @@ pub struct Settings {
     pub timeout_scale: f64,
     /// Echo serial output live.
     pub verbose: bool,
+    /// QEMU arguments after each scenario's own (`--qemu-arg`).
+    pub qemu_args: Vec<String>,
+    /// Added to each scenario's kernel command line (`--append`).
+    pub append: Option<String>,
 }
 
 /// One run of a scenario: a scenario and the core count to run it with.
@@ -158,13 +162,18 @@ pub fn run(settings: &Settings, run: &Run) -> Outcome {
             return outcome;
         }
     };
+    let append = match (scenario.append.as_deref(), settings.append.as_deref()) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        (a, b) => a.or(b).map(str::to_string),
+    };
+    let extra_args: Vec<String> = scenario.qemu_args.iter().chain(&settings.qemu_args).cloned().collect();
     let args = Machine {
         kernel: &settings.kernel,
         smp: run.smp,
         mem,
-        append: scenario.append.as_deref(),
+        append: append.as_deref(),
         gdb_port,
-        extra_args: &scenario.qemu_args,
+        extra_args: &extra_args,
     }
     .arguments();
     outcome.command_line = qemu::shell_command_line(&settings.qemu, &args);

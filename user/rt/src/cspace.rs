@@ -24,6 +24,13 @@ pub fn boot_info() -> &'static BootInfo {
     unsafe { &*(abi::BOOT_INFO_VA as *const BootInfo) }
 }
 
+/// The kernel command line the boot info carries (empty if it is not valid UTF-8).
+pub fn boot_cmdline() -> &'static str {
+    let info = boot_info();
+    let n = (info.cmdline_len as usize).min(info.cmdline.len());
+    core::str::from_utf8(&info.cmdline[..n]).unwrap_or("")
+}
+
 /// Marks the slots from `first_free_slot` up to the CNode's size as free. Called once by the
 /// runtime before `main`; panics if the boot information is not there.
 pub(crate) fn init() {
