@@ -95,6 +95,15 @@ demo-race: build
     @cargo build -q -p harness
     @qemu/demo-race.sh
 
+# Reverse debugging: run SCENARIO (smp: 1) under QEMU's record mode, keeping the log and a snapshot in target/rr.
+record SCENARIO="qemu/rr/wild.scn": build
+    @cargo build -q -p harness
+    @qemu/record.sh record {{SCENARIO}}
+
+# Replays `just record`'s run halted and attaches GDB (ARGS go to gdb): reverse-continue, reverse-step work.
+replay *ARGS:
+    @qemu/record.sh replay {{ARGS}}
+
 # GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
 gdb *ARGS: build
     @qemu/gdb.sh {{ARGS}}

@@ -19,6 +19,7 @@ fi
 
 need_pkgs=()
 command -v qemu-system-aarch64 >/dev/null || need_pkgs+=(qemu-system-arm)
+command -v qemu-img >/dev/null || need_pkgs+=(qemu-utils)  # snapshots for just record/replay
 command -v gdb-multiarch >/dev/null || need_pkgs+=(gdb-multiarch)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     cmd="apt-get update && apt-get install -y --no-install-recommends ${need_pkgs[*]}"

@@ -69,7 +69,7 @@ run_harness qemu/scenarios
 stage "unload: stale-access probe and race stress on 4 and 8 cores"
 run_harness qemu/unload
 
-stage "races you can replay: a replay repeats byte for byte; the sweep finds the skip-sync kernel's stale access"
+stage "replayable races (a replay repeats byte for byte; the sweep finds skip-sync's stale access); reverse debugging"
 race_check() {  # name, command...: one test, passed if the command exits 0
     local name=$1; shift
     if "$@" > "target/race-$name.log" 2>&1; then
@@ -86,6 +86,8 @@ if cargo build -q --release -p kernel --target aarch64-unknown-none-softfloat --
 else
     echo "FAIL build of the skip-sync kernel"; failed=$((failed + 1)); status=1
 fi
+
+race_check reverse-debugging qemu/reverse-test.sh
 
 stage "EXTRA_MODULES: rebuild with a module file from another directory, then back"
 mkdir -p target/extra-modules

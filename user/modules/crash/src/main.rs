@@ -7,7 +7,9 @@
 //! until the stack's guard page), `exhaust` (frames from its own quota until the kernel says no:
 //! not a fault — it answers how many it got, and frees them), `garbage` (answers with a label and
 //! words no protocol has), `reply-twice` (answers, then tries to answer again with nobody
-//! waiting; `second?` tells what the kernel said to it). Anything else: "still fine".
+//! waiting; `second?` tells what the kernel said to it), `wild` (a bug in two steps for the
+//! reverse-debugging test: `scribble` stores a wild value into the pointer `TARGET`, and later
+//! `follow` reads through it and faults). Anything else: "still fine".
 #![no_std]
 #![no_main]
 
@@ -89,6 +91,10 @@ fn handle(req: &Request, reply: &mut Reply) {
             let second = sys::reply(&modsdk::text_message(modsdk::TEXT, "answered twice?!"));
             SECOND.store(if second.is_ok_and(|delivered| delivered) { 2 } else { 1 }, Ordering::Relaxed);
         }
+        "wild" => {
+            scribble(0xdead_0040);
+            let _ = write!(reply, "followed: {:#x}?!", follow());
+        }
         "second?" => {
             let what = match SECOND.load(Ordering::Relaxed) {
                 0 => "not tried",
@@ -101,6 +107,28 @@ fn handle(req: &Request, reply: &mut Reply) {
             let _ = write!(reply, "still fine (ask me to 'crash')");
         }
     }
+}
+
+/// The pointer `wild` corrupts: it names `CELL` until `scribble` overwrites it.
+static TARGET: AtomicU64 = AtomicU64::new(0);
+static CELL: AtomicU64 = AtomicU64::new(0x600d);
+
+/// The store that causes `wild`'s fault (what `just replay`'s test finds by stepping back).
+#[inline(never)]
+fn scribble(value: u64) {
+    TARGET.store(value, Ordering::Relaxed);
+}
+
+/// Reads through `TARGET`: faults once `scribble` has made it wild.
+#[inline(never)]
+fn follow() -> u64 {
+    let mut at = TARGET.load(Ordering::Relaxed);
+    if at == 0 {
+        at = &CELL as *const AtomicU64 as u64;
+    }
+    // SAFETY: deliberately unchecked: a valid address until `scribble` stores a wild one, and
+    // then the read faults and the kernel reports it (the module is marked failed).
+    unsafe { core::ptr::read_volatile(at as *const u64) }
 }
 
 /// What the kernel said to `reply-twice`'s second answer: 0 not tried, 1 refused (or not
