@@ -101,12 +101,14 @@ record SCENARIO="qemu/rr/wild.scn": build
     @qemu/record.sh record {{SCENARIO}}
 
 # Replays `just record`'s run halted and attaches GDB (ARGS go to gdb): reverse-continue, reverse-step work.
+[positional-arguments]
 replay *ARGS:
-    @qemu/record.sh replay {{ARGS}}
+    @qemu/record.sh replay "$@"
 
 # GDB on the running system: attaches to `just qemu GDB=1`, or starts QEMU halted for you.
+[positional-arguments]
 gdb *ARGS: build
-    @qemu/gdb.sh {{ARGS}}
+    @qemu/gdb.sh "$@"
 
 # Name the kernel addresses of a panic backtrace: `just symbolize 0xffff0000402... ...`.
 symbolize +ADDRS:

@@ -21,7 +21,7 @@ read -r _ seed shift <<<"$cmd"
 qemu/race.sh replay "$scenario" "$seed" "$shift" | tee target/race/demo-replay.txt
 replay=$(cat target/race/demo-replay.txt)
 if echo "$replay" | grep -q "identical, byte for byte (verdict: failed)" \
-    && grep -q "stale access" "target/race/replay-1/$(basename "$scenario" .scn).serial"; then
+    && grep -q "stale access: read" "target/race/replay-1/$(basename "$scenario" .scn).serial"; then
     echo "demo-race ok: seed $seed shift $shift fails with a stale access, and replays identically"
 else
     echo "demo-race FAILED: the replay did not fail the same way twice"

@@ -17,9 +17,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 [ $# -ge 2 ] || { usage; exit 2; }
-case "$1" in -h|--help) usage; exit 0 ;; esac
 mode=$1 scenario=$2
 [ -f "$scenario" ] || { echo "race: no scenario file '$scenario'" >&2; exit 2; }
 kernel=${KERNEL:-target/aarch64-unknown-none-softfloat/release/kernel}
@@ -48,6 +48,7 @@ replay_command() {
     echo "${k}just race-replay $scenario $1 $2"
 }
 
+mkdir -p "$out"
 case "$mode" in
 sweep)
     seeds=$(list "${3:-4}" count)
@@ -63,7 +64,7 @@ sweep)
                 echo "race: [$i/$total] seed $seed shift $shift: passed ($((SECONDS - start)) s)"
             else
                 echo "race: [$i/$total] seed $seed shift $shift: FAILED ($((SECONDS - start)) s)"
-                grep -E '^(FAIL|  )' "$out/sweep.out" | head -8 | sed 's/^/    /'
+                { grep -E '^(FAIL|  )' "$out/sweep.out" || true; } | head -8 | sed 's/^/    /'
                 echo "race: serial output: $out/sweep/$name.serial"
                 echo "race: replay it (twice, compared byte for byte) with:"
                 echo "    $(replay_command "$seed" "$shift")"
@@ -83,7 +84,7 @@ replay)
     done
     if cmp -s "$out/replay-1/$name.serial" "$out/replay-2/$name.serial"; then
         echo "race: the two replays' serial outputs are identical, byte for byte (verdict: ${verdicts[0]})"
-        grep -E '^FAIL' "$out/replay-1.out" | head -3 | sed 's/^/    /' || true
+        { grep -E '^FAIL' "$out/replay-1.out" || true; } | head -3 | sed 's/^/    /'
     else
         echo "race: the two replays DIFFER:"
         cmp "$out/replay-1/$name.serial" "$out/replay-2/$name.serial" || true

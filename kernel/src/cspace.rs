@@ -615,7 +615,10 @@ impl Kernel {
         }
         let Some((object, charge)) = self.objects.remove(id) else { return };
         match object {
-            Object::VSpace(v) => v.destroy(),
+            Object::VSpace(v) => {
+                crate::debug::forget_asid(v.asid());
+                v.destroy()
+            }
             Object::Frame(f) => frames::free(f.pa, 1),
             _ => {}
         }

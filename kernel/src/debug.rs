@@ -101,6 +101,22 @@ pub fn set(image: DebugImage, asid: u16) -> Result<(), Error> {
     Ok(())
 }
 
+/// Takes every entry of address space `asid` out of the list: called when the ASID is freed, so
+/// no entry outlives its address space (and names the next one to get that ASID). The caller
+/// holds the kernel lock.
+pub fn forget_asid(asid: u16) {
+    // SAFETY: as in `set`.
+    let list = unsafe { &mut *images() };
+    let mut any = false;
+    for e in list.entries.iter_mut().filter(|e| e.used == 1 && e.asid == u64::from(asid)) {
+        *e = EMPTY;
+        any = true;
+    }
+    if any {
+        changed(list);
+    }
+}
+
 /// Takes module `id` out of the list. The caller holds the kernel lock.
 pub fn remove(id: u64) -> Result<(), Error> {
     // SAFETY: as in `set`.

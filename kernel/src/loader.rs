@@ -70,8 +70,10 @@ pub fn start_root_task(cores: usize) -> Result<ObjId, LoadError> {
         cmdline_len: 0,
         cmdline: [0; BOOT_INFO_CMDLINE_MAX],
     };
-    let text = crate::board::get().cmdline.as_str().as_bytes();
-    let n = text.len().min(BOOT_INFO_CMDLINE_MAX);
+    let text = crate::board::get().cmdline.as_str();
+    // Cut at a character boundary, so what the root task gets is still UTF-8.
+    let n = (0..=text.len().min(BOOT_INFO_CMDLINE_MAX)).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let text = text.as_bytes();
     info.cmdline[..n].copy_from_slice(&text[..n]);
     info.cmdline_len = n as u64;
     let mut b = Builder { cnode, vspace, info, next_slot: boot_slot::IMAGE_FRAMES };
@@ -202,9 +204,14 @@ fn copy_to_frame(pa: PhysAddr, offset: usize, bytes: &[u8]) {
 /// repeated, as `just race` does); otherwise the device tree's seed mixed with the counter.
 fn boot_seed() -> u64 {
     let board = crate::board::get();
-    match board.cmdline.get("seed").and_then(|s| s.parse::<u64>().ok()) {
-        Some(seed) => seed,
-        None => board.rng_seed ^ crate::arch::timer::counter().rotate_left(32),
+    let random = board.rng_seed ^ crate::arch::timer::counter().rotate_left(32);
+    match board.cmdline.get("seed").map(|s| s.parse::<u64>()) {
+        Some(Ok(seed)) => seed,
+        Some(Err(_)) => {
+            log::warn!("seed= is not a number; using a random seed");
+            random
+        }
+        None => random,
     }
 }
 

@@ -293,7 +293,8 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         undo("not published");
         return Err(format!("{}: {e}", modname));
     }
-    if let Some(m) = REGISTRY.lock().by_id(id) {
+    // A module that failed meanwhile (its fault handler already forgot it) is not listed again.
+    if let Some(m) = REGISTRY.lock().by_id(id).filter(|m| !m.failed) {
         sessions::publish(&m.shared);
         crate::gdb::report(id, &m.name, m.base, m.span, m.vspace, &m.build_id, abi::DebugImageState::Live);
     }

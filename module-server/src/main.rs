@@ -50,14 +50,20 @@ fn main() {
 /// stands for a space: the command line splits on spaces), each echoed after the prompt as if
 /// typed. No input is read meanwhile, so a run under `-icount` repeats exactly (`just race`).
 fn autorun() {
-    let Some(list) = urt::cspace::boot_cmdline().split_ascii_whitespace().find_map(|w| w.strip_prefix("autorun="))
+    // The last `autorun=` counts, as for the kernel's own options.
+    let Some(list) =
+        urt::cspace::boot_cmdline().split_ascii_whitespace().filter_map(|w| w.strip_prefix("autorun=")).last()
     else {
         return;
     };
     for command in list.split(';').filter(|c| !c.is_empty()) {
         let mut line = [0u8; 256];
+        if command.len() > line.len() {
+            println!("error: autorun: a command of {} bytes (at most {}) was not run", command.len(), line.len());
+            continue;
+        }
         let mut n = 0;
-        for b in command.bytes().take(line.len()) {
+        for b in command.bytes() {
             line[n] = if b == b',' { b' ' } else { b };
             n += 1;
         }

@@ -97,12 +97,17 @@ class Elves:
                 p = os.path.join(d, n)
                 if not os.path.isfile(p) or n.endswith((".d", ".rlib", ".rmeta")):
                     continue
-                stamp = os.stat(p).st_mtime_ns
+                try:
+                    stamp = os.stat(p).st_mtime_ns
+                except OSError:
+                    continue  # removed meanwhile (a build running)
                 if self.seen.get(p) == stamp:
                     continue
                 self.seen[p] = stamp
                 bid = build_id_of(p)
-                if bid:
+                # The first directory wins: the build's unstripped ELF over a stripped copy in
+                # EXTRA_MODULES with the same build-id.
+                if bid and (bid not in self.by_id or not os.path.isfile(self.by_id[bid])):
                     self.by_id[bid] = p
 
 
@@ -176,13 +181,12 @@ class State:
         generation, images = got
         if generation == self.generation and not force:
             return True
-        self.generation, self.images = generation, images
+        self.images = images
         now = {img.id: img for img in images if img.id != SERVER_ID}
         for mid, (key, path) in list(self.loaded.items()):
             img = now.get(mid)
             if img is None or img.key() != key:
-                if path:
-                    gdb.execute("remove-symbol-file -a 0x%x" % key[1], to_string=True)
+                if path and self.execute("remove-symbol-file -a 0x%x" % key[1]):
                     self.say("symbols of module %d removed (base 0x%x)" % (mid, key[1]))
                 del self.loaded[mid]
         for mid, img in now.items():
@@ -190,19 +194,29 @@ class State:
                 continue
             path = self.elves.find(img.build_id) if img.build_id else None
             if path:
-                gdb.execute("add-symbol-file %s -o 0x%x" % (path, img.base), to_string=True)
+                if not self.execute('add-symbol-file "%s" -o 0x%x' % (path, img.base)):
+                    continue  # not recorded: the next mod-sync tries again
                 self.say("symbols of %s (module %d) added at 0x%x from %s" % (img.name, mid, img.base, path))
             else:
                 why = "no build-id" if not img.build_id else "no ELF with build-id " + img.build_id
                 self.say("module %s (%d) at 0x%x: %s" % (img.name, mid, img.base, why))
             self.loaded[mid] = (img.key(), path)
+        self.generation = generation
         return True
 
+    def execute(self, command):
+        """Runs a GDB command; says why if it fails (a rebuilt or deleted ELF, say)."""
+        try:
+            gdb.execute(command, to_string=True)
+            return True
+        except Exception as e:  # noqa: BLE001 - any failure is reported, never raised into GDB
+            self.say("`%s` failed: %s" % (command, e))
+            return False
+
     def by_name(self, name):
-        for img in self.images:
-            if img.name == name:
-                return img
-        return None
+        """The module listed under `name` (the newest instance, if several)."""
+        found = [img for img in self.images if img.name == name and img.id != SERVER_ID]
+        return max(found, key=lambda i: i.id) if found else None
 
     def by_asid(self, asid):
         for img in self.images:
@@ -224,7 +238,7 @@ class ChangedHook(gdb.Breakpoint):
     def stop(self):
         try:
             STATE.sync()
-        except gdb.error as e:
+        except Exception as e:  # noqa: BLE001 - a silent hook must never stop the target
             _write("[kmod] resync failed: %s\n" % e)
         return False
 
@@ -232,8 +246,8 @@ class ChangedHook(gdb.Breakpoint):
 def on_stop(_event):
     try:
         STATE.sync()
-    except gdb.error:
-        pass
+    except Exception as e:  # noqa: BLE001
+        _write("[kmod] resync failed: %s\n" % e)
 
 
 def ttbr0():
@@ -372,15 +386,18 @@ that thread's module or program (by the ASID in TTBR0_EL1), the ASID, and pc as 
 
 
 class ModBreakpoint(gdb.Breakpoint):
-    """Stops only when the module's address space is the one running."""
+    """Stops only when the module's address space is the one running. A symbolic location (a
+    function, FILE:LINE) is GDB's to re-resolve: it goes pending when the module's symbols go
+    and resolves at the new base when it is loaded again. A `+OFFSET` one is `pinned` to the
+    instance it was set in (`module_id`) and never stops in another."""
 
-    def __init__(self, spec, module):
+    def __init__(self, spec, module, module_id, pinned):
         super().__init__(spec)
-        self.module = module
+        self.module, self.module_id, self.pinned = module, module_id, pinned
 
     def stop(self):
         img = STATE.by_name(self.module)
-        if img is None:
+        if img is None or (self.pinned and img.id != self.module_id):
             return False
         asid = current_asid()
         return asid is None or asid == img.asid
@@ -390,6 +407,8 @@ class ModBreak(gdb.Command):
     """mod-break MODULE LOCATION: a breakpoint at LOCATION (a function, FILE:LINE, or +OFFSET
 from the module's base) in module MODULE that stops only while MODULE's address space runs
 (its ASID in TTBR0_EL1): QEMU matches breakpoints on the virtual pc in every address space.
+A function or FILE:LINE follows the module: GDB re-resolves it when the module is loaded again
+at a new base. A +OFFSET breakpoint belongs to the instance it was set in.
 LOCATION may also be in the kernel: `mod-break hello kernel::syscall::handle` stops only in
 the system calls hello makes."""
 
@@ -406,7 +425,16 @@ the system calls hello makes."""
         if img is None:
             raise gdb.GdbError("mod-break: no module named %s is loaded (mod-list)" % name)
         if location.startswith("+"):
-            pcs = [img.base + int(location[1:], 0)]
+            try:
+                pc = img.base + int(location[1:], 0)
+            except ValueError:
+                raise gdb.GdbError("mod-break: %s is not an offset (+0x1a4)" % location)
+            if not img.base <= pc < img.base + img.size:
+                raise gdb.GdbError("mod-break: %s is past the end of %s (0x%x bytes)" % (location, name, img.size))
+            bp = ModBreakpoint("*0x%x" % pc, name, img.id, pinned=True)
+            _write("mod-break: breakpoint %d at 0x%x in %s (this instance only), only in its address space (asid %d)\n" % (
+                bp.number, pc, name, img.asid))
+            return
         else:
             try:
                 sals = gdb.decode_line(location)[1] or []
@@ -416,8 +444,8 @@ the system calls hello makes."""
         if not pcs:
             raise gdb.GdbError("mod-break: %s is neither inside %s (0x%x..0x%x) nor in the kernel" % (
                 location, name, img.base, img.base + img.size))
+        bp = ModBreakpoint(location, name, img.id, pinned=False)
         for pc in pcs:
-            bp = ModBreakpoint("*0x%x" % pc, name)
             _write("mod-break: breakpoint %d at 0x%x in %s, only in its address space (asid %d)\n" % (
                 bp.number, pc, name, img.asid))
 

@@ -15,6 +15,10 @@ fn main() {
     // code it discarded would claim the module's first bytes (`_start`) for dead inlined
     // functions, and GDB would name frames there wrongly: use -1, which debuggers skip.
     println!("cargo:rustc-link-arg-bins=-zdead-reloc-in-nonalloc=.debug_*=0xffffffffffffffff");
+    // ...except in DWARF 4 range and location lists, where (-1, -1) would be a base-address
+    // entry: there lld's own default, 1, stays (the last pattern that matches wins).
+    println!("cargo:rustc-link-arg-bins=-zdead-reloc-in-nonalloc=.debug_ranges=1");
+    println!("cargo:rustc-link-arg-bins=-zdead-reloc-in-nonalloc=.debug_loc=1");
     // Relocations may target read-only data (vtables, tables of addresses in code compiled
     // without -fPIC, e.g. `core`): the module server applies them before it maps the pages
     // with their final rights.

@@ -455,8 +455,9 @@ impl Session<'_> {
         if !closed {
             return Err(Problem::TimedOut(timeout));
         }
-        if let Some(bad) =
-            ["internal-error", "Fatal signal", "Python Exception", "Traceback"].iter().find(|b| text.contains(*b))
+        if let Some(bad) = ["internal-error", "Fatal signal", "Python Exception", "Traceback", "[kmod] resync failed"]
+            .iter()
+            .find(|b| text.contains(*b))
         {
             return Err(Problem::Failed(format!("gdb printed `{bad}` (see the gdb transcript)")));
         }
