@@ -52,7 +52,7 @@ fn main() {
 fn autorun() {
     // The last `autorun=` counts, as for the kernel's own options.
     let Some(list) =
-        urt::cspace::boot_cmdline().split_ascii_whitespace().filter_map(|w| w.strip_prefix("autorun=")).last()
+        urt::cspace::boot_cmdline().split_ascii_whitespace().rev().find_map(|w| w.strip_prefix("autorun="))
     else {
         return;
     };
