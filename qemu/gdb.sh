@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-GDB_PORT=1234 SMP=4 MEM=512M APPEND="" EL2=0
+GDB_PORT=1234 SMP=4 MEM=512M APPEND="" EL2=0 ATTACH_ONLY=${ATTACH_ONLY:-0}
 gdb_args=()
 for arg in "$@"; do
     case "$arg" in
@@ -26,6 +26,10 @@ kernel=target/aarch64-unknown-none-softfloat/release/kernel
 server=target/aarch64-unknown-none/release/module-server
 qemu_pid=""
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$GDB_PORT") 2>/dev/null; then
+    if [ "$ATTACH_ONLY" = 1 ]; then
+        echo "gdb: no gdbstub on port $GDB_PORT (ATTACH_ONLY=1: not starting a QEMU)" >&2
+        exit 1
+    fi
     echo "gdb: no gdbstub on port $GDB_PORT; starting QEMU halted (serial: target/gdb-serial.log)"
     qemu/run.sh SMP="$SMP" MEM="$MEM" APPEND="$APPEND" EL2="$EL2" GDB=1 GDB_PORT="$GDB_PORT" \
         </dev/null >target/gdb-serial.log 2>&1 &

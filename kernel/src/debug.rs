@@ -3,8 +3,10 @@
 //! `DebugImage` syscall), and a hook it breaks on to learn that the list changed.
 //!
 //! The list lives in the kernel, not in the server, because kernel memory is mapped in every
-//! address space: GDB can read it wherever a core is stopped (a server address is readable only
-//! while the server's address space is the current one). `qemu/gdb/kmod.py` reads
+//! address space: GDB can read it through any core stopped in the kernel, whatever address
+//! space is current (a server address is readable only while the server's is). QEMU reads with
+//! the stopped core's privilege, so a core stopped at EL0 cannot; kmod.py then reads through
+//! another core. `qemu/gdb/kmod.py` reads
 //! [`KERNEL_DEBUG_IMAGES`] and keeps a silent breakpoint on
 //! [`kernel_debug_images_changed`]; the layout below is what it parses.
 
@@ -40,9 +42,11 @@ pub struct Images {
 #[repr(transparent)]
 pub struct Shared(UnsafeCell<Images>);
 
-// SAFETY: every write happens in `set`/`remove`, called only with the kernel lock held (from
-// the syscall dispatcher), so writers never race; the only reader is the debugger, which reads
-// while every core is stopped.
+// SAFETY: every write happens in `set`, `remove` and `forget_asid`, called only with the kernel
+// lock held (the syscall dispatcher, the destruction of a VSpace), so writers never race; no
+// kernel code reads it. The debugger reads it while every core is stopped, and may see a
+// half-written entry if it stopped a core inside `set`: that entry is whole again at the next
+// change (a debugger-side inconsistency, never a kernel one).
 unsafe impl Sync for Shared {}
 
 const EMPTY: Entry = Entry {

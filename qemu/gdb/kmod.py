@@ -4,8 +4,9 @@
 # It keeps GDB's symbol files in step with the modules the module server has loaded, at their
 # real (randomized) load addresses, adding and removing them as modules come and go:
 #   - the list of loaded modules is the kernel's KERNEL_DEBUG_IMAGES (kernel/src/debug.rs: a
-#     #[repr(C)] table, mapped in every address space, so it can be read wherever a core is
-#     stopped); the module server reports each module after mapping it and before unmapping it;
+#     #[repr(C)] table in kernel memory, readable through any core stopped in the kernel, and
+#     through a core stopped in a module via another one: see KernelView); the module server
+#     reports each module after mapping it and before unmapping it;
 #   - a silent internal breakpoint on kernel_debug_images_changed (called after every change)
 #     resynchronises; so does any stop whose list generation differs from the last one seen;
 #   - each module's ELF is found by its GNU build-id among the unstripped ELFs of the build
@@ -81,6 +82,7 @@ class Elves:
     def __init__(self):
         self.by_id = {}
         self.seen = {}
+        self.id_of = {}  # path -> the build-id it had when scanned
 
     def find(self, build_id):
         if build_id not in self.by_id:
@@ -105,6 +107,11 @@ class Elves:
                     continue
                 self.seen[p] = stamp
                 bid = build_id_of(p)
+                old = self.id_of.pop(p, None)
+                if old is not None and self.by_id.get(old) == p:
+                    del self.by_id[old]  # rebuilt in place: its old build-id is gone
+                if bid:
+                    self.id_of[p] = bid
                 # The first directory wins: the build's unstripped ELF over a stripped copy in
                 # EXTRA_MODULES with the same build-id.
                 if bid and (bid not in self.by_id or not os.path.isfile(self.by_id[bid])):
@@ -144,7 +151,19 @@ def list_address():
 
 
 def read_list():
-    """(generation, [Image]) from the kernel, or None if it cannot be read now."""
+    """(generation, [Image]) from the kernel, or None if it cannot be read now. Read through a
+    core stopped in the kernel when the selected one is in a module (see KernelView)."""
+    got = _read_list()
+    if got is None and _exception_level() == 0:
+        try:
+            with KernelView():
+                got = _read_list()
+        except gdb.GdbError:
+            return None
+    return got
+
+
+def _read_list():
     try:
         addr = list_address()
         head = bytes(_inferior().read_memory(addr, HEADER_BYTES))
@@ -183,10 +202,14 @@ class State:
             return True
         self.images = images
         now = {img.id: img for img in images if img.id != SERVER_ID}
+        failed = False
         for mid, (key, path) in list(self.loaded.items()):
             img = now.get(mid)
             if img is None or img.key() != key:
-                if path and self.execute("remove-symbol-file -a 0x%x" % key[1]):
+                if path:
+                    if not self.execute("remove-symbol-file -a 0x%x" % key[1]):
+                        failed = True
+                        continue  # still loaded: removed at the next try
                     self.say("symbols of module %d removed (base 0x%x)" % (mid, key[1]))
                 del self.loaded[mid]
         for mid, img in now.items():
@@ -195,13 +218,15 @@ class State:
             path = self.elves.find(img.build_id) if img.build_id else None
             if path:
                 if not self.execute('add-symbol-file "%s" -o 0x%x' % (path, img.base)):
-                    continue  # not recorded: the next mod-sync tries again
+                    failed = True
+                    continue  # not recorded: tried again at the next stop
                 self.say("symbols of %s (module %d) added at 0x%x from %s" % (img.name, mid, img.base, path))
             else:
                 why = "no build-id" if not img.build_id else "no ELF with build-id " + img.build_id
                 self.say("module %s (%d) at 0x%x: %s" % (img.name, mid, img.base, why))
             self.loaded[mid] = (img.key(), path)
-        self.generation = generation
+        # After a failure the generation is not recorded, so the next stop tries again.
+        self.generation = None if failed else generation
         return True
 
     def execute(self, command):
@@ -217,6 +242,12 @@ class State:
         """The module listed under `name` (the newest instance, if several)."""
         found = [img for img in self.images if img.name == name and img.id != SERVER_ID]
         return max(found, key=lambda i: i.id) if found else None
+
+    def by_id(self, mid):
+        for img in self.images:
+            if img.id == mid:
+                return img
+        return None
 
     def by_asid(self, asid):
         for img in self.images:
@@ -396,8 +427,8 @@ class ModBreakpoint(gdb.Breakpoint):
         self.module, self.module_id, self.pinned = module, module_id, pinned
 
     def stop(self):
-        img = STATE.by_name(self.module)
-        if img is None or (self.pinned and img.id != self.module_id):
+        img = STATE.by_id(self.module_id) if self.pinned else STATE.by_name(self.module)
+        if img is None:
             return False
         asid = current_asid()
         return asid is None or asid == img.asid
