@@ -77,6 +77,11 @@ stress-long: build
     @cargo build -q -p harness
     @target/debug/harness qemu/long
 
+# Boot, the stale-access probe and the 300-cycle race stress on 16 and 64 cores (SMP="16,64"); long under TCG.
+many-cores SMP="16,64": build
+    @cargo build -q -p harness
+    @target/debug/harness --matrix-smp {{SMP}} qemu/smp/many-cores.scn
+
 # Sweeps SCENARIO's interleaving under -icount shift=N,sleep=off (SEEDS: a count or a list, SHIFTS default
 # 0..7), stops at the first failing run and prints the command that replays it. KERNEL=PATH for another kernel.
 # Races you can replay: sweep a stress scenario's interleavings until one fails.

@@ -43,7 +43,7 @@ pub fn try_fast(k: &mut Kernel, here: &percpu::PerCpu) -> Option<*mut UserContex
         }
         let (err, cores) = match crate::sync::sync_all(k.cores) {
             Ok(n) => (0, n),
-            Err(late) => (abi::Error::NoResponse as u64, u64::from(late)),
+            Err(late) => (abi::Error::NoResponse as u64, late),
         };
         let t = k.objects.tcb_mut(me)?;
         t.ctx.x[0] = err;

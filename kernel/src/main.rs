@@ -127,6 +127,14 @@ fn boot_primary(fdt_pointer: u64) -> ! {
     gic::enable_spi(board.gicd.base, board.uart_intid, board.cpu_mpidrs()[0]);
     percpu::this().online.store(true, Ordering::Release);
     log::info!("core 0 online (mpidr {:#x})", cpu::mpidr_affinity());
+    if board.cpus_in_tree() > board.cpu_mpidrs().len() {
+        log::warn!(
+            "this machine has {} cores; the kernel supports at most {} and runs on the first {}",
+            board.cpus_in_tree(),
+            klogic::board::MAX_CPUS,
+            board.cpu_mpidrs().len()
+        );
+    }
 
     let cores = smp::start_secondaries();
     sched::lock().cores = cores;

@@ -8,7 +8,7 @@ use crate::arch::{boot, gic, psci, timer};
 use crate::board;
 use crate::mm::virt_to_phys;
 use crate::percpu;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use klogic::board::MAX_CPUS;
 
 /// SGI: "acknowledge my ping" (the self-test).
@@ -21,13 +21,13 @@ pub const SGI_STOP: u32 = 2;
 pub const SGI_SYNC: u32 = 3;
 
 #[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicU32 = AtomicU32::new(0);
+const ZERO: AtomicU64 = AtomicU64::new(0);
 /// PINGS[c]: the cores that pinged core c and await its acknowledgement.
-static PINGS: [AtomicU32; MAX_CPUS] = [ZERO; MAX_CPUS];
+static PINGS: [AtomicU64; MAX_CPUS] = [ZERO; MAX_CPUS];
 /// PONGS[c]: the cores that acknowledged core c's pings.
-static PONGS: [AtomicU32; MAX_CPUS] = [ZERO; MAX_CPUS];
+static PONGS: [AtomicU64; MAX_CPUS] = [ZERO; MAX_CPUS];
 /// Result of each core's self-test: the mask of cores that acknowledged it.
-static SELFTEST_ACKED: [AtomicU32; MAX_CPUS] = [ZERO; MAX_CPUS];
+static SELFTEST_ACKED: [AtomicU64; MAX_CPUS] = [ZERO; MAX_CPUS];
 static SELFTEST_GO: AtomicBool = AtomicBool::new(false);
 static SELFTEST_DONE: AtomicUsize = AtomicUsize::new(0);
 static SELFTEST_CORES: AtomicUsize = AtomicUsize::new(0);
@@ -97,7 +97,7 @@ pub fn answer_pings() {
 /// (interrupts on, so this core answers the others meanwhile), record the result.
 pub fn ipi_self_test(cores: usize) {
     let me = percpu::core_id();
-    let others: u32 = (0..cores).filter(|&c| c != me).fold(0, |m, c| m | (1 << c));
+    let others: u64 = (0..cores).filter(|&c| c != me).fold(0, |m, c| m | (1 << c));
     for target in (0..cores).filter(|&c| c != me) {
         PINGS[target].fetch_or(1 << me, Ordering::AcqRel);
         send(target, SGI_PING);

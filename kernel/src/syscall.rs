@@ -175,7 +175,7 @@ fn dispatch(k: &mut Kernel, core: usize, me: ObjId, call: Syscall, a: [u64; 8]) 
                 Err(late) => {
                     // The error path writes only `r0`: `r1` names the cores that did not answer.
                     if let Some(t) = k.objects.tcb_mut(me) {
-                        t.ctx.x[1] = u64::from(late);
+                        t.ctx.x[1] = late;
                     }
                     Err(Error::NoResponse)
                 }

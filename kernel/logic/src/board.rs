@@ -8,7 +8,7 @@
 use crate::cmdline::CmdLine;
 
 /// Most cores the kernel supports (QEMU `virt` with GICv3 allows more; we size tables for this).
-pub const MAX_CPUS: usize = 16;
+pub const MAX_CPUS: usize = 64;
 /// Most separate RAM ranges remembered.
 pub const MAX_RAM_REGIONS: usize = 4;
 
@@ -44,6 +44,8 @@ pub struct BoardConfig<'a> {
     ram_count: usize,
     cpu_mpidrs: [u64; MAX_CPUS],
     cpu_count: usize,
+    /// Cores the device tree lists, including any beyond [`MAX_CPUS`] (which are not used).
+    cpus_in_tree: usize,
     /// PL011 registers.
     pub uart: Region,
     /// The PL011's interrupt id (GIC INTID).
@@ -74,8 +76,6 @@ pub enum BoardError {
     NoMemory,
     /// No `/cpus/cpu@N` nodes.
     NoCpus,
-    /// More cores than [`MAX_CPUS`].
-    TooManyCpus,
     /// No `arm,pl011` node.
     NoUart,
     /// No `arm,gic-v3` node with distributor and redistributor regions.
@@ -95,7 +95,6 @@ impl BoardError {
             BoardError::BadBlob => "not a valid flattened device tree",
             BoardError::NoMemory => "no memory node",
             BoardError::NoCpus => "no cpu nodes",
-            BoardError::TooManyCpus => "more cpus than the kernel supports",
             BoardError::NoUart => "no arm,pl011 node",
             BoardError::NoGicV3 => "no arm,gic-v3 node (boot QEMU with -M virt,gic-version=3)",
             BoardError::NoPsci => "no usable /psci node",
@@ -157,11 +156,15 @@ impl<'a> BoardConfig<'a> {
 
         let mut cpu_mpidrs = [0u64; MAX_CPUS];
         let mut cpu_count = 0;
+        let mut cpus_in_tree = 0;
         let cpus = fdt.find_node("/cpus").ok_or(BoardError::NoCpus)?;
         for cpu in cpus.children().filter(|c| c.name.starts_with("cpu@")) {
             let reg = cpu.property("reg").and_then(|p| p.as_usize()).ok_or(BoardError::NoCpus)?;
+            // Cores beyond MAX_CPUS are counted and left off (never started): the kernel runs
+            // on the first MAX_CPUS and says so at boot, instead of failing before its console.
+            cpus_in_tree += 1;
             if cpu_count == MAX_CPUS {
-                return Err(BoardError::TooManyCpus);
+                continue;
             }
             cpu_mpidrs[cpu_count] = reg as u64;
             cpu_count += 1;
@@ -207,6 +210,7 @@ impl<'a> BoardConfig<'a> {
             ram_count,
             cpu_mpidrs,
             cpu_count,
+            cpus_in_tree,
             uart,
             uart_intid,
             gicd,
@@ -233,6 +237,12 @@ impl<'a> BoardConfig<'a> {
     /// is its logical core number; core 0 is the one that booted.
     pub fn cpu_mpidrs(&self) -> &[u64] {
         &self.cpu_mpidrs[..self.cpu_count]
+    }
+
+    /// How many cores the device tree lists: more than [`BoardConfig::cpu_mpidrs`] holds if
+    /// the machine has more than [`MAX_CPUS`].
+    pub fn cpus_in_tree(&self) -> usize {
+        self.cpus_in_tree
     }
 
     /// The logical number of the core with this MPIDR affinity value.
@@ -301,7 +311,6 @@ mod tests {
             (BoardError::BadBlob, "not a valid flattened device tree"),
             (BoardError::NoMemory, "no memory node"),
             (BoardError::NoCpus, "no cpu nodes"),
-            (BoardError::TooManyCpus, "more cpus than the kernel supports"),
             (BoardError::NoUart, "no arm,pl011 node"),
             (BoardError::NoGicV3, "no arm,gic-v3 node (boot QEMU with -M virt,gic-version=3)"),
             (BoardError::NoPsci, "no usable /psci node"),
@@ -375,14 +384,27 @@ mod tests {
 
     /// A `virt`-like tree with one memory node of `ram` (base, size) pairs.
     fn virt_with_ram(ram: &[(u64, u64)]) -> Vec<u8> {
+        virt_with(ram, 2)
+    }
+
+    /// The same with `cpus` cores (affinity as QEMU's `virt` with GICv3 gives them: 16 to a
+    /// cluster).
+    fn virt_with(ram: &[(u64, u64)], cpus: u32) -> Vec<u8> {
         let reg: Vec<u32> =
             ram.iter().flat_map(|&(b, s)| [(b >> 32) as u32, b as u32, (s >> 32) as u32, s as u32]).collect();
         let mut d = Dtb::default();
         d.begin("").cells("#address-cells", &[2]).cells("#size-cells", &[2]);
         d.begin("memory@40000000").str("device_type", "memory").cells("reg", &reg).end();
         d.begin("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0]);
-        d.begin("cpu@0").cells("reg", &[0]).end();
-        d.begin("cpu@1").cells("reg", &[0x100]).end();
+        if cpus == 2 {
+            d.begin("cpu@0").cells("reg", &[0]).end();
+            d.begin("cpu@1").cells("reg", &[0x100]).end();
+        } else {
+            for c in 0..cpus {
+                let reg = ((c / 16) << 8) | (c % 16);
+                d.begin(&format!("cpu@{reg:x}")).cells("reg", &[reg]).end();
+            }
+        }
         d.end();
         d.begin("pl011@9000000").str("compatible", "arm,pl011").cells("reg", &[0, 0x0900_0000, 0, 0x1000]);
         d.cells("interrupts", &[0, 1, 4]).end();
@@ -393,6 +415,19 @@ mod tests {
         d.cells("interrupts", &[1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4]).end();
         d.begin("chosen").str("bootargs", "log=info").prop("rng-seed", &[1, 2, 3, 4, 5, 6, 7, 8, 9]).end();
         d.end().finish()
+    }
+
+    #[test]
+    fn more_cores_than_supported_are_counted_and_left_off() {
+        let blob = virt_with(&[(0x4000_0000, 1 << 30)], 70);
+        let b = BoardConfig::from_fdt(&blob).unwrap();
+        assert_eq!(b.cpu_mpidrs().len(), MAX_CPUS);
+        assert_eq!(b.cpus_in_tree(), 70);
+        assert_eq!(b.cpu_mpidrs()[17], 0x101);
+        assert_eq!(b.core_of_mpidr(0x30f), Some(63));
+        let blob = virt_with(&[(0x4000_0000, 1 << 30)], 64);
+        let b = BoardConfig::from_fdt(&blob).unwrap();
+        assert_eq!((b.cpu_mpidrs().len(), b.cpus_in_tree()), (64, 64));
     }
 
     #[test]

@@ -26,7 +26,7 @@
 use crate::loom_shim::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 
 /// A set of cores, one bit each (core `i` = bit `i`).
-pub type CoreSet = u32;
+pub type CoreSet = u64;
 
 /// Most ASIDs one request carries; more means "invalidate everything".
 pub const MAX_ASIDS: usize = 4;

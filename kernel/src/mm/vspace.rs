@@ -53,7 +53,7 @@ pub struct VSpace {
     pub tables: u64,
     /// Cores whose TLBs may hold entries of this ASID: every core that ran it since the last
     /// sync that covered it (see `Kernel::shootdown`).
-    pub live_on: u32,
+    pub live_on: u64,
 }
 
 impl VSpace {
