@@ -165,7 +165,7 @@ fn idle_core(world: Arc<World>, me: usize, asids: &[u16]) {
 
 /// The initiator on core 0: for each ASID, unmap its page, run the sync on `targets` under the
 /// kernel lock, free the frame.
-fn initiator(world: &Arc<World>, targets: u32, asids: &[u16], skip_others: bool) {
+fn initiator(world: &Arc<World>, targets: klogic::xsync::CoreSet, asids: &[u16], skip_others: bool) {
     let hw = ModelHw::new(world, 0);
     for &a in asids {
         world.lock(0, &hw);
