@@ -24,13 +24,6 @@ pub fn boot_info() -> &'static BootInfo {
     unsafe { &*(abi::BOOT_INFO_VA as *const BootInfo) }
 }
 
-/// The kernel command line the boot info carries (empty if it is not valid UTF-8).
-pub fn boot_cmdline() -> &'static str {
-    let info = boot_info();
-    let n = (info.cmdline_len as usize).min(info.cmdline.len());
-    core::str::from_utf8(&info.cmdline[..n]).unwrap_or("")
-}
-
 /// Marks the slots from `first_free_slot` up to the CNode's size as free. Called once by the
 /// runtime before `main`; panics if the boot information is not there.
 pub(crate) fn init() {
@@ -75,4 +68,11 @@ pub fn free(slot: CPtr) {
     if let Some(word) = USED.get(index as usize / 64) {
         word.fetch_and(!(1 << (index % 64)), Ordering::Release);
     }
+}
+
+/// The kernel command line the boot info carries (empty if it is not valid UTF-8).
+pub fn boot_cmdline() -> &'static str {
+    let info = boot_info();
+    let n = (info.cmdline_len as usize).min(info.cmdline.len());
+    core::str::from_utf8(&info.cmdline[..n]).unwrap_or("")
 }

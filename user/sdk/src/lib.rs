@@ -285,7 +285,7 @@ macro_rules! module {
         // The entry point: the kernel starts the module's thread here with the IPC buffer's
         // address in x0 and its first free slot in x1. Its unwind information marks the return
         // address undefined, so a debugger's backtrace ends at `_start` (no frame above it).
-        // SAFETY (of the naked function): the kernel enters it with a valid, 16-byte aligned
+        // SAFETY: (the naked function) the kernel enters it with a valid, 16-byte aligned
         // stack and the two arguments in x0 and x1, which it passes on untouched to
         // `__modsdk_main`; that never returns (`-> !`), and the `brk` after the call traps if it
         // ever did.

@@ -126,8 +126,9 @@ fn follow() -> u64 {
     if at == 0 {
         at = &CELL as *const AtomicU64 as u64;
     }
-    // SAFETY: deliberately unchecked: a valid address until `scribble` stores a wild one, and
-    // then the read faults and the kernel reports it (the module is marked failed).
+    // Deliberately unchecked: a valid address until `scribble` stores a wild one; then the read
+    // faults, the kernel reports it and the module is marked failed.
+    // SAFETY: reading CELL, or a wild address that faults (the fault is the point; no UB follows).
     unsafe { core::ptr::read_volatile(at as *const u64) }
 }
 
