@@ -169,7 +169,7 @@ pub fn write_panic_line(args: fmt::Arguments<'_>) {
             c.write_bytes(b"\n");
             return;
         }
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     // SAFETY: the lock holder never released it in a million tries (it is stuck or dead);
     // unlocking lets this core report the panic, at worst interleaving with the stuck writer.

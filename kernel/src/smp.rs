@@ -39,7 +39,7 @@ pub fn wait_until(seconds: u64, mut cond: impl FnMut() -> bool) -> bool {
         if timer::counter() > deadline {
             return false;
         }
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     true
 }
@@ -114,7 +114,7 @@ pub fn ipi_self_test(cores: usize) {
 pub fn self_test_secondary() {
     crate::arch::cpu::irq_enable();
     while !SELFTEST_GO.load(Ordering::Acquire) {
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     crate::arch::cpu::irq_disable();
     let cores = SELFTEST_CORES.load(Ordering::Acquire);
