@@ -64,6 +64,10 @@ bench: build
     @cargo build -q -p harness
     @target/debug/harness -v qemu/bench | sed -n 's/^[^|]*| \(bench: .*\)/\1/p'
 
+# Linux measured the same way: a pinned Debian arm64 kernel in our QEMU, the same figures (qemu/peer/README.md).
+bench-peer *ARGS:
+    @qemu/peer/bench.sh {{ARGS}}
+
 # Not part of `just test`: the test-only feature `skip-sync` leaves the other cores out of the
 # cross-core sync.
 # Demonstration: a kernel without the cross-core sync, and the stale-access probe catching it.

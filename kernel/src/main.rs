@@ -57,7 +57,6 @@ mod syscall;
 mod trap;
 
 use arch::{cpu, exceptions, gic, psci, timer};
-use core::sync::atomic::Ordering;
 
 /// Rust entry of every core, called by `arch::boot` in the upper half with the MMU on (boot
 /// tables) and interrupts masked. `fdt_pointer` is the device-tree address the loader passed in
@@ -125,7 +124,7 @@ fn boot_primary(fdt_pointer: u64) -> ! {
     init_core_interrupts(0);
     sched::init(board.cpu_mpidrs().len());
     gic::enable_spi(board.gicd.base, board.uart_intid, board.cpu_mpidrs()[0]);
-    percpu::this().online.store(true, Ordering::Release);
+    percpu::set_online(0);
     log::info!("core 0 online (mpidr {:#x})", cpu::mpidr_affinity());
     if board.cpus_in_tree() > board.cpu_mpidrs().len() {
         log::warn!(
@@ -156,7 +155,7 @@ fn boot_secondary(core: usize) -> ! {
     mm::kernel_map::activate_on_this_core();
     init_core_interrupts(core);
     log::info!("core {core} online (mpidr {:#x})", cpu::mpidr_affinity());
-    percpu::this().online.store(true, Ordering::Release);
+    percpu::set_online(core);
     smp::self_test_secondary();
     exceptions::enter_user(sched::finish(sched::lock()))
 }

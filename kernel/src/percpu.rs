@@ -52,6 +52,22 @@ const INIT: PerCpu = PerCpu {
 
 static PER_CPU: [PerCpu; MAX_CPUS] = [INIT; MAX_CPUS];
 
+/// The cores online, one bit each (as `PerCpu::online`, in one word: the `Sync` syscall reads
+/// it without a loop over the cores).
+static ONLINE: AtomicU64 = AtomicU64::new(0);
+
+/// This core is online: its flag and its bit in [`online_set`] (release: what it set up
+/// before is visible to whoever sees it online).
+pub fn set_online(core: usize) {
+    PER_CPU[core].online.store(true, Ordering::Release);
+    ONLINE.fetch_or(1 << core, Ordering::Release);
+}
+
+/// The cores online, one bit each.
+pub fn online_set() -> u64 {
+    ONLINE.load(Ordering::Acquire)
+}
+
 impl PerCpu {
     /// The logical core number of this block.
     #[inline]

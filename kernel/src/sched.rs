@@ -342,7 +342,8 @@ impl Kernel {
         // With ASIDs the sync returns only once every target has answered.
         crate::sync::sync(targets, &asids);
         for &vs in vss {
-            let running = (0..self.cores)
+            // Only a core that may hold the ASID can be running the address space.
+            let running = klogic::xsync::cores_in(targets)
                 .filter(|&c| self.current(c).is_some_and(|t| t.vspace == Some(vs)))
                 .fold(0, |m, c| m | 1 << c);
             if let Some(v) = self.objects.vspace_mut(vs) {

@@ -63,9 +63,10 @@ impl Hw for Machine {
     }
 }
 
-/// The cores online, as a set.
+/// The cores online among the first `cores`, as a set.
 pub fn online(cores: usize) -> CoreSet {
-    (0..cores).filter(|&c| percpu::of(c).online.load(Ordering::Acquire)).fold(0, |m, c| m | 1 << c)
+    let first = if cores >= CoreSet::BITS as usize { CoreSet::MAX } else { (1 << cores) - 1 };
+    percpu::online_set() & first
 }
 
 /// Runs a sync on `targets` (this core is always included), invalidating `asids` (all ASIDs if

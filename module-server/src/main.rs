@@ -41,6 +41,7 @@ fn main() {
         Err(what) => println!("el0 syscall FAILED: {what}"),
     }
     start_server();
+    ktest::bench::SHELL_READY_TICKS.store(urt::time::ticks(), core::sync::atomic::Ordering::Relaxed);
     println!("boot console ready: type 'help' for commands");
     autorun();
     shell();
@@ -193,13 +194,13 @@ commands:
   fault KIND      start a thread without a fault handler that faults (KIND: read, write, exec,
                   undef); the kernel must stop it and carry on
   ktest [FILTER]  run the kernel test suite (the tests whose names contain FILTER)
-  bench           time a null syscall, a call+reply between address spaces, a cross-core sync
+  bench [sync]    the kernel's cost figures as bench-record lines (sync: only the core-scaling ones)
   stress [N [SEED]]  unload and reload 'buffer' N times (default 1000) while clients on every
                   core open, call and close sessions on it and read the page it shares
   probe           force-unload 'buffer' while a thread on another core reads its shared page
   force-probe     force-unload 'spinner' while one call is in progress in it and one queued
   busy-probe      call 'hello' while 'spinner' is inside a call that never ends, then remove it
-  bench-modules [N]  time N insmod+rmmod cycles of 'hello'
+  bench-modules [N]  time N insmod, rmmod and cycles of 'hello' and 'big' (bench-record lines)
   exhaust-sessions [NAME]  open sessions on NAME until refused; the refusal must say why
   exhaust-modules FILE [pool=N]  load FILE as FILE-1, FILE-2, ... with a session each until
                   something runs out (the error must name it), then remove all: figures back
@@ -283,7 +284,7 @@ fn run_command(input: &str) {
             "ktest" => {
                 ktest::run(words.next());
             }
-            "bench" => ktest::bench::run(),
+            "bench" => ktest::bench::run(words.next()),
             "stress" => {
                 let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
                 let seed = words.next().and_then(|w| w.parse().ok()).unwrap_or(0x5eed);

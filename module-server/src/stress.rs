@@ -395,32 +395,44 @@ pub fn probe() {
     }
 }
 
-/// `bench-modules [N]`: the cost of one insmod+rmmod cycle of `hello`, timed with the virtual
-/// counter over N cycles (default 20) after one warm-up cycle. Under `-icount shift=0` one
-/// counter nanosecond is one guest instruction (all cores' instructions while it runs).
+/// `bench-modules [N]`: the cost of insmod to ready, of the whole rmmod and of the cycle, for
+/// the small module `hello` and the large `big` (1 MiB of data), each timed with the virtual
+/// counter over N cycles (default 20, at most 100) after one warm-up cycle; printed as
+/// `bench-record` lines (`ktest::bench`). Under `-icount shift=0` one counter nanosecond is one
+/// guest instruction (all cores' instructions while it runs).
 pub fn bench_modules(n: u64) {
-    let cycle = || -> Result<(), alloc::string::String> {
-        loader::insmod("hello")?;
-        service::rmmod("hello", Mode::Busy, false).map(drop)
-    };
-    if let Err(e) = cycle() {
-        return println!("error: bench-modules: {e}");
-    }
-    let hz = sys::system_info(InfoKey::CounterHz).unwrap_or(1);
-    let start = urt::time::ticks();
-    for i in 0..n {
-        if let Err(e) = cycle() {
-            return println!("error: bench-modules: cycle {i}: {e}");
+    let rounds = n.clamp(1, 100) as usize;
+    for (name, size) in [("hello", "small"), ("big", "large")] {
+        let mut insmod = alloc::vec::Vec::with_capacity(rounds);
+        let mut rmmod = alloc::vec::Vec::with_capacity(rounds);
+        let mut pages = 0;
+        // One warm-up cycle, then the timed ones.
+        for i in 0..=rounds {
+            let t0 = urt::time::ticks();
+            if let Err(e) = loader::insmod(name) {
+                return println!("error: bench-modules: insmod {name}: {e}");
+            }
+            let t1 = urt::time::ticks();
+            pages = REGISTRY.lock().by_name(name).map_or(0, |m| m.span / abi::PAGE_SIZE);
+            if let Err(e) = service::rmmod(name, Mode::Busy, false) {
+                return println!("error: bench-modules: rmmod {name}: {e}");
+            }
+            let t2 = urt::time::ticks();
+            if i > 0 {
+                insmod.push((t1 - t0, t2 - t1));
+                rmmod.push(t2 - t1);
+            }
         }
+        let ps = |ticks: u64| ktest::bench::ps_per_op(ticks, 1);
+        let load: alloc::vec::Vec<u128> = insmod.iter().map(|&(l, _)| ps(l)).collect();
+        let unload: alloc::vec::Vec<u128> = rmmod.iter().map(|&u| ps(u)).collect();
+        let cycle: alloc::vec::Vec<u128> = insmod.iter().map(|&(l, u)| ps(l + u)).collect();
+        let what = |w: &str| alloc::format!("{w} of '{name}' ({pages} pages loaded), the shell on core 0");
+        ktest::bench::print_record(&alloc::format!("insmod_{size}"), 1, &load, &what("insmod to ready (validate, relocate, build the domain, init)"));
+        ktest::bench::print_record(&alloc::format!("rmmod_{size}"), 1, &unload, &what("rmmod: the whole unload protocol (unregister, sync, re-check, exit, revoke, free)"));
+        ktest::bench::print_record(&alloc::format!("load_unload_{size}"), 1, &cycle, &what("insmod + rmmod cycle"));
     }
-    let ticks = urt::time::ticks() - start;
-    let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz) / u128::from(n.max(1));
-    println!(
-        "bench: insmod+rmmod of hello: {}.{:03} ms/cycle over {n} cycles (counter ticks {ticks} at {hz} Hz)",
-        ns / 1_000_000,
-        ns / 1000 % 1000
-    );
-    println!("bench: insmod+rmmod of hello: ~{ns} guest instructions/cycle (valid under -icount shift=0)");
+    println!("bench: modules done");
 }
 
 /// What each force-probe client's call ended with: 0 = not yet, 1 = answered, 2 + error code.

@@ -51,7 +51,6 @@ pub trait Hw {
 pub struct PerCore {
     acked: AtomicU64,
     quiescent: AtomicU64,
-    idle: AtomicBool,
     flush_all: AtomicBool,
 }
 
@@ -61,7 +60,6 @@ impl PerCore {
         PerCore {
             acked: AtomicU64::new(0),
             quiescent: AtomicU64::new(0),
-            idle: AtomicBool::new(false),
             flush_all: AtomicBool::new(false),
         }
     }
@@ -71,7 +69,6 @@ impl PerCore {
         PerCore {
             acked: AtomicU64::new(0),
             quiescent: AtomicU64::new(0),
-            idle: AtomicBool::new(false),
             flush_all: AtomicBool::new(false),
         }
     }
@@ -83,6 +80,8 @@ pub struct Sync<const N: usize> {
     asids: [AtomicU16; MAX_ASIDS],
     /// Entries of `asids` that are valid; `usize::MAX`: invalidate everything.
     asid_count: AtomicUsize,
+    /// The idle cores, one bit each (one word: a request skips them without a loop).
+    idle: AtomicU64,
     cores: [PerCore; N],
 }
 
@@ -103,6 +102,7 @@ impl<const N: usize> Sync<N> {
             seq: AtomicU64::new(0),
             asids: [const { AtomicU16::new(0) }; MAX_ASIDS],
             asid_count: AtomicUsize::new(0),
+            idle: AtomicU64::new(0),
             cores: [const { PerCore::new() }; N],
         }
     }
@@ -114,6 +114,7 @@ impl<const N: usize> Sync<N> {
             seq: AtomicU64::new(0),
             asids: core::array::from_fn(|_| AtomicU16::new(0)),
             asid_count: AtomicUsize::new(0),
+            idle: AtomicU64::new(0),
             cores: core::array::from_fn(|_| PerCore::new()),
         }
     }
@@ -143,15 +144,13 @@ impl<const N: usize> Sync<N> {
             }
             self.asid_count.store(asids.len(), Ordering::Relaxed);
         }
-        let mut others = if skip_others { 0 } else { targets & !(1 << me) };
-        for core in cores_in(others) {
-            let c = &self.cores[core];
-            // Stable: it changes only under the kernel lock, which the caller holds.
-            if c.idle.load(Ordering::Relaxed) {
-                others &= !(1 << core);
-                if !asids.is_empty() {
-                    c.flush_all.store(true, Ordering::Relaxed); // published by `seq` below
-                }
+        let others = if skip_others { 0 } else { targets & !(1 << me) };
+        // Stable: it changes only under the kernel lock, which the caller holds.
+        let idle = others & self.idle.load(Ordering::Relaxed);
+        let others = others & !idle;
+        if !asids.is_empty() {
+            for core in cores_in(idle) {
+                self.cores[core].flush_all.store(true, Ordering::Relaxed); // published by `seq` below
             }
         }
         // Release: the ASIDs, the `flush_all` flags and every page-table write before this
@@ -214,7 +213,11 @@ impl<const N: usize> Sync<N> {
     /// caller holds the kernel lock. On leaving, the caller answers what it missed
     /// ([`Sync::answer`]) before it runs a thread.
     pub fn set_idle(&self, me: usize, idle: bool) {
-        self.cores[me].idle.store(idle, Ordering::Relaxed);
+        if idle {
+            self.idle.fetch_or(1 << me, Ordering::Relaxed);
+        } else {
+            self.idle.fetch_and(!(1 << me), Ordering::Relaxed);
+        }
     }
 
     /// The quiescent points core `core` has passed.

@@ -1,21 +1,124 @@
-//! The shell's `bench` command: the cost of a null syscall and of a call+reply round trip
-//! between two address spaces on one core, timed with the virtual counter. It reports; it does
-//! not judge.
+//! The shell's `bench` command: the kernel's cost figures, timed with the virtual counter. It
+//! reports; it does not judge.
+//!
+//! Every figure is printed as one machine-readable line, read by `just bench` (`qemu/bench`):
+//!
+//! ```text
+//! bench-record: key=null_syscall cores=4 ops=1000 unit=ns values=159.0,158.9,... | what it is
+//! ```
+//!
+//! `values` holds one per-operation cost per round (a round times `ops` operations after one
+//! untimed warm-up round), in nanoseconds of guest time with one decimal. Under
+//! `-icount shift=0` a nanosecond of guest time is one guest instruction (of all cores: QEMU runs
+//! them in turn on one host thread). The host tool takes the median, minimum and maximum.
+//!
+//! `bench` runs everything; `bench sync` only the figures that scale with the number of cores
+//! (the sync and the unmap), for the per-core-count boots of `just bench`.
 
-use abi::{CPtr, InfoKey};
+use abi::{CPtr, InfoKey, Rights};
+use alloc::vec::Vec;
+use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use urt::cap::{Cap, Endpoint, Owned};
+use urt::cap::{Cap, Endpoint, Frame, Notification, Owned, ROOT_VSPACE};
 use urt::sys::{self, Message, Short};
 use urt::{println, process, thread, time};
 
-/// Timed iterations of each measurement.
-const RUNS: u64 = 10_000;
-/// Untimed iterations first (caches, TLB, branch predictors): a tenth of the timed ones.
-const WARMUP: u64 = RUNS / 10;
-/// Slot of the endpoint in the server's CNode.
+/// Rounds of every figure (each after one warm-up round).
+pub const ROUNDS: usize = 11;
+/// Operations per round of the cheap figures.
+const OPS: u64 = 1_000;
+/// Slot of the endpoint (or notification) in a helper process's CNode.
 const EP: u32 = 1;
-/// Label that ends the server.
+/// Label that ends the echo server.
 const STOP: u32 = 0xdead;
+
+/// Counter value when the module server's shell became ready (set by the server).
+pub static SHELL_READY_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Prints one figure: `key` (stable, joined on by the host tool), per-op costs in ns of guest
+/// time per round (`ps_per_op` in picoseconds), and what was measured.
+pub fn print_record(key: &str, ops: u64, ps_per_op: &[u128], what: &str) {
+    let cores = sys::system_info(InfoKey::Cores).unwrap_or(0);
+    let mut values = alloc::string::String::new();
+    for (i, ps) in ps_per_op.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let tenths = (ps + 50) / 100;
+        let _ = write!(values, "{sep}{}.{}", tenths / 10, tenths % 10);
+    }
+    println!("bench-record: key={key} cores={cores} ops={ops} unit=ns values={values} | {what}");
+}
+
+/// Picoseconds per operation for `ticks` counter ticks over `ops` operations.
+pub fn ps_per_op(ticks: u64, ops: u64) -> u128 {
+    let hz = u128::from(time::hz().max(1));
+    u128::from(ticks) * 1_000_000_000_000 / (hz * u128::from(ops.max(1)))
+}
+
+/// Measures one figure: `round()` performs `ops` operations and returns the counter ticks they
+/// took (or why it could not); one warm-up round, then [`ROUNDS`] timed ones, then the record.
+pub fn measure(key: &str, what: &str, ops: u64, mut round: impl FnMut() -> Result<u64, &'static str>) {
+    measure_rounds(key, what, ops, ROUNDS, &mut round)
+}
+
+/// [`measure`] with `rounds` timed rounds.
+pub fn measure_rounds(
+    key: &str,
+    what: &str,
+    ops: u64,
+    rounds: usize,
+    round: &mut dyn FnMut() -> Result<u64, &'static str>,
+) {
+    let mut values = Vec::with_capacity(rounds);
+    for i in 0..=rounds {
+        match round() {
+            Ok(ticks) if i > 0 => values.push(ps_per_op(ticks, ops)),
+            Ok(_) => {}
+            Err(e) => return println!("bench: {key}: {e}"),
+        }
+    }
+    print_record(key, ops, &values, what);
+}
+
+/// Counter ticks of `ops` calls of `op`.
+fn timed(ops: u64, mut op: impl FnMut()) -> u64 {
+    let start = time::ticks();
+    for _ in 0..ops {
+        op();
+    }
+    time::ticks() - start
+}
+
+/// Runs the measurements: all of them, or with `sync` only those that scale with the cores.
+pub fn run(which: Option<&str>) {
+    let cores = sys::system_info(InfoKey::Cores).unwrap_or(1);
+    let here = sys::system_info(InfoKey::CurrentCore).unwrap_or(0) as usize;
+    println!(
+        "bench: method: virtual counter around {ROUNDS} rounds after a warm-up round, on core {here} of {cores} cores"
+    );
+    match which {
+        None | Some("all") => {
+            cheap();
+            ipc(here, cores as usize);
+            scaling(here, cores as usize);
+            revoke_series();
+            revoke_wake_delay(here);
+            let ready = SHELL_READY_TICKS.load(Ordering::Relaxed);
+            if ready != 0 {
+                print_record("boot_shell", 1, &[ps_per_op(ready, 1)], "reset to the module server's shell ready");
+            }
+        }
+        Some("sync") => scaling(here, cores as usize),
+        Some(other) => return println!("error: bench: unknown set '{other}' (bench [all|sync])"),
+    }
+    println!("bench: done");
+}
+
+/// The null syscall.
+fn cheap() {
+    measure("null_syscall", "null syscall (user wrapper included)", 10 * OPS, || {
+        Ok(timed(10 * OPS, || sys::null().unwrap_or(())))
+    });
+}
 
 /// Answers every call with its four words until a [`STOP`] call. Register-only messages
 /// ([`sys::Short`]): what the kernel's fast path serves, and what a round trip costs at least.
@@ -41,55 +144,109 @@ fn ep_recv(ep: CPtr) -> Result<Short, abi::Error> {
     Ok(Short { label: got.msg.label, words: core::array::from_fn(|i| w.get(i).copied().unwrap_or(0)) })
 }
 
-/// The name of the sync measurement (no heap here: a fixed set of strings).
-fn sync_label(cores: u64) -> &'static str {
-    match cores {
-        1 => "cross-core sync, nothing to wait for, 1 core",
-        2 => "cross-core sync, nothing to wait for, 2 cores",
-        4 => "cross-core sync, nothing to wait for, 4 cores",
-        8 => "cross-core sync, nothing to wait for, 8 cores",
-        _ => "cross-core sync, nothing to wait for, all cores",
+/// Call+reply to an echo server in another address space on `core`.
+fn call_reply(key: &str, what: &str, core: usize) {
+    let ep = match Owned::<Endpoint>::create(0) {
+        Ok(ep) => ep,
+        Err(e) => return println!("bench: {key}: cannot create an endpoint: {}", e.describe()),
+    };
+    let mut server = match process::spawn_clone(echo_server, 0, Some(core), &[(ep.cptr(), EP)]) {
+        Ok(p) => p,
+        Err(e) => return println!("bench: {key}: cannot start the server process: {}", e.describe()),
+    };
+    let request = Short { label: 1, words: [1, 2, 3, 4] };
+    measure(key, what, OPS, || {
+        let mut bad = None;
+        let ticks = timed(OPS, || match sys::call_short(ep.cptr(), request) {
+            Ok(reply) if reply.words == request.words => {}
+            Ok(_) => bad = Some("the echo differs from the request"),
+            Err(_) => bad = Some("a call failed"),
+        });
+        bad.map_or(Ok(ticks), Err)
+    });
+    let stopped = ep.call(&Message::new(STOP, &[]));
+    if stopped.is_err() || server.join() != Ok(0) {
+        println!("bench: {key}: the echo server did not stop cleanly");
     }
 }
 
-/// Prints one measurement: `ticks` counter ticks for [`RUNS`] operations at `hz`.
-fn report(what: &str, ticks: u64, hz: u64) {
-    report_runs(what, ticks, hz, RUNS);
-}
+/// Tells the notification partner to stop.
+static PARTNER_STOP: AtomicBool = AtomicBool::new(false);
+/// The partner's two notifications: it waits on the first and signals the second.
+static PARTNER_CAPS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
-/// Prints one measurement: `ticks` counter ticks for `runs` operations at `hz`.
-fn report_runs(what: &str, ticks: u64, hz: u64, runs: u64) {
-    let ps = u128::from(ticks) * 1_000_000_000_000 / (u128::from(hz) * u128::from(runs));
-    let (us, frac) = (ps / 1_000_000, ps / 1000 % 1000);
-    println!("bench: {what}: {us}.{frac:03} us/op over {runs} runs (counter ticks {ticks} at {hz} Hz)");
-    println!("bench: {what}: ~{} guest instructions/op (valid under -icount shift=0)", (ps + 500) / 1000);
-}
-
-/// Times `op` over [`RUNS`] runs after [`WARMUP`]; counter ticks.
-fn time_it(op: impl FnMut()) -> u64 {
-    time_runs(RUNS, op)
-}
-
-/// Times `op` over `runs` runs after a tenth as many warm-up runs; counter ticks.
-fn time_runs(runs: u64, mut op: impl FnMut()) -> u64 {
-    for _ in 0..runs / 10 {
-        op();
+/// Waits on one notification and signals the other, until [`PARTNER_STOP`].
+extern "C" fn notify_partner(_: u64) -> u64 {
+    let ping = Cap::<Notification>::new(CPtr(PARTNER_CAPS[0].load(Ordering::Acquire)));
+    let pong = Cap::<Notification>::new(CPtr(PARTNER_CAPS[1].load(Ordering::Acquire)));
+    loop {
+        if ping.wait().is_err() || pong.signal().is_err() {
+            return 1;
+        }
+        if PARTNER_STOP.load(Ordering::Acquire) {
+            return 0;
+        }
     }
-    let start = time::ticks();
-    for _ in 0..runs {
-        op();
-    }
-    time::ticks() - start
 }
 
-/// Runs of the sync measurement with busy cores (each interrupts every other core).
-const BUSY_RUNS: u64 = 1_000;
-/// Tells the spinners of [`sync_busy`] to stop.
+/// Signal+wake round trips over two notifications with a thread on `core`.
+fn notify_round_trip(core: usize) {
+    let (Ok(ping), Ok(pong)) = (Owned::<Notification>::create(0), Owned::<Notification>::create(0)) else {
+        return println!("bench: notify: cannot create notifications");
+    };
+    PARTNER_CAPS[0].store(ping.cptr().0, Ordering::Release);
+    PARTNER_CAPS[1].store(pong.cptr().0, Ordering::Release);
+    PARTNER_STOP.store(false, Ordering::Release);
+    let partner = match thread::spawn(notify_partner, 0, Some(core)) {
+        Ok(t) => t,
+        Err(e) => return println!("bench: notify: cannot start the partner: {}", e.describe()),
+    };
+    measure(
+        "notify_cross_core",
+        "notification signal + wake round trip (two notifications, the partner thread on another core)",
+        OPS,
+        || {
+            let mut bad = None;
+            let ticks = timed(OPS, || {
+                if ping.signal().is_err() || pong.wait().is_err() {
+                    bad = Some("a signal or wait failed");
+                }
+            });
+            bad.map_or(Ok(ticks), Err)
+        },
+    );
+    PARTNER_STOP.store(true, Ordering::Release);
+    let _ = ping.signal();
+    let _ = pong.wait();
+    if partner.join() != Ok(0) {
+        println!("bench: notify: the partner did not stop cleanly");
+    }
+}
+
+/// The IPC figures: call+reply on one core and across cores, notification round trip.
+fn ipc(here: usize, cores: usize) {
+    call_reply(
+        "call_reply_one_core",
+        "call+reply round trip between two address spaces on one core (register-only message)",
+        here,
+    );
+    if cores > 1 {
+        let other = (here + 1) % cores;
+        call_reply(
+            "call_reply_cross_core",
+            "call+reply round trip between two address spaces on two cores (register-only message)",
+            other,
+        );
+        notify_round_trip(other);
+    }
+}
+
+/// Tells the spinners to stop.
 static SPIN_STOP: AtomicBool = AtomicBool::new(false);
-/// How many spinners have started.
+/// How many spinners of this address space have started.
 static SPINNING: AtomicU64 = AtomicU64::new(0);
 
-/// A thread that keeps its core busy in user code (no syscalls) until [`SPIN_STOP`].
+/// A thread of this address space that keeps its core busy in user code until [`SPIN_STOP`].
 extern "C" fn spinner(_: u64) -> u64 {
     SPINNING.fetch_add(1, Ordering::Relaxed);
     while !SPIN_STOP.load(Ordering::Relaxed) {
@@ -98,149 +255,183 @@ extern "C" fn spinner(_: u64) -> u64 {
     0
 }
 
-/// The sync while every other core runs a user thread: each must be interrupted, invalidate,
-/// and answer. Under icount the figure counts the instructions of every core meanwhile,
-/// the spinners' too.
-fn sync_busy(hz: u64, here: u64, cores: u64) {
-    SPIN_STOP.store(false, Ordering::Relaxed);
-    SPINNING.store(0, Ordering::Relaxed);
-    let mut spinners: [Option<thread::JoinHandle>; 16] = [const { None }; 16];
-    for (slot, c) in spinners.iter_mut().zip((0..cores).filter(|&c| c != here)) {
-        *slot = thread::spawn(spinner, 0, Some(c as usize)).ok();
+/// A thread of another address space: says it runs (signals its notification), then spins
+/// until its process is dropped.
+extern "C" fn foreign_spinner(_: u64) -> u64 {
+    let _ = Cap::<Notification>::new(CPtr::root(EP)).signal();
+    loop {
+        core::hint::spin_loop();
     }
-    let busy = spinners.iter().flatten().count();
-    // Measure only once every spinner runs (an idle core would not be interrupted).
-    let started = time::wait_for(2000, || SPINNING.load(Ordering::Relaxed) == busy as u64);
-    let ticks = time_runs(BUSY_RUNS, || {
-        let _ = sys::sync();
-    });
-    SPIN_STOP.store(true, Ordering::Relaxed);
-    for s in spinners.into_iter().flatten() {
-        let _ = s.join();
-    }
-    if !started {
-        return println!("bench: cross-core sync with busy cores: the spinners did not all start within 2 s");
-    }
-    let what = match busy {
-        1 => "cross-core sync, 1 other core running a user thread",
-        3 => "cross-core sync, 3 other cores running user threads",
-        7 => "cross-core sync, 7 other cores running user threads",
-        _ => "cross-core sync, the other cores running user threads",
-    };
-    report_runs(what, ticks, hz, BUSY_RUNS);
 }
 
-/// Runs the measurements and prints them.
-pub fn run() {
-    let hz = time::hz();
-    let cores = sys::system_info(InfoKey::Cores).unwrap_or(0);
-    let here = sys::system_info(InfoKey::CurrentCore).unwrap_or(0);
-    println!(
-        "bench: method: virtual counter around {RUNS} runs after {WARMUP} warm-up runs, on core {here} of {cores}"
-    );
-    measure(hz);
-    if cores > 1 {
-        sync_busy(hz, here, cores);
-    }
-    revoke_series(hz);
-    revoke_wake_delay();
-    println!("bench: done");
+/// Who keeps the other cores busy.
+enum Busy {
+    Idle,
+    /// Threads of this address space, one per other core.
+    Same(Vec<thread::JoinHandle>),
+    /// Threads of other address spaces, one per other core.
+    Other(Vec<process::Process>),
 }
+
+impl Busy {
+    /// Starts a spinner on every core but `here`.
+    fn start_same(here: usize, cores: usize) -> Result<Busy, &'static str> {
+        SPIN_STOP.store(false, Ordering::Relaxed);
+        SPINNING.store(0, Ordering::Relaxed);
+        let mut threads = Vec::new();
+        for c in (0..cores).filter(|&c| c != here) {
+            threads.push(thread::spawn(spinner, 0, Some(c)).map_err(|_| "cannot start a spinner thread")?);
+        }
+        let n = threads.len() as u64;
+        let busy = Busy::Same(threads);
+        // Measure only once every spinner runs (an idle core would not be interrupted).
+        if !time::wait_for(5000, || SPINNING.load(Ordering::Relaxed) == n) {
+            return Err("the spinners did not all start within 5 s");
+        }
+        Ok(busy)
+    }
+
+    /// Starts a spinner in a new address space on every core but `here`.
+    fn start_other(here: usize, cores: usize) -> Result<Busy, &'static str> {
+        let started = Owned::<Notification>::create(0).map_err(|_| "cannot create a notification")?;
+        let mut procs = Vec::new();
+        for c in (0..cores).filter(|&c| c != here) {
+            let p = process::spawn_clone(foreign_spinner, 0, Some(c), &[(started.cptr(), EP)])
+                .map_err(|_| "cannot start a spinner process")?;
+            procs.push(p);
+            // One at a time: the signal says this one runs.
+            started.wait().map_err(|_| "waiting for a spinner failed")?;
+        }
+        Ok(Busy::Other(procs))
+    }
+
+    fn stop(self) {
+        SPIN_STOP.store(true, Ordering::Relaxed);
+        match self {
+            Busy::Idle => {}
+            Busy::Same(threads) => threads.into_iter().for_each(|t| {
+                let _ = t.join();
+            }),
+            Busy::Other(procs) => drop(procs),
+        }
+    }
+}
+
+/// The figures that scale with the number of cores: the sync and the unmap of a page, with the
+/// other cores idle, running this address space, or running other address spaces.
+fn scaling(here: usize, cores: usize) {
+    type Start = fn(usize, usize) -> Result<Busy, &'static str>;
+    let sets: [(&str, &str, Start); 3] = [
+        ("idle", "the other cores idle", |_, _| Ok(Busy::Idle)),
+        ("busy_same", "a thread of this address space spinning on every other core", Busy::start_same),
+        ("busy_other", "a thread of another address space spinning on every other core", Busy::start_other),
+    ];
+    for (tag, how, start) in sets {
+        if tag != "idle" && cores < 2 {
+            continue;
+        }
+        let busy = match start(here, cores) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("bench: sync_{tag}: {e}");
+                continue;
+            }
+        };
+        let mut key = alloc::string::String::new();
+        let mut what = alloc::string::String::new();
+        let _ = write!(key, "sync_{tag}");
+        let _ = write!(what, "Sync syscall (targeted cross-core sync of this address space), {how}");
+        measure(&key, &what, OPS / 10, || {
+            let mut bad = None;
+            let ticks = timed(OPS / 10, || {
+                if sys::sync().is_err() {
+                    bad = Some("a sync failed");
+                }
+            });
+            bad.map_or(Ok(ticks), Err)
+        });
+        key.clear();
+        what.clear();
+        let _ = write!(key, "unmap_{tag}");
+        let _ = write!(what, "unmap of a mapped and touched page of this address space (the unmap syscall alone), {how}");
+        unmap(&key, &what);
+        busy.stop();
+    }
+}
+
+/// Maps a frame, touches it, and times its unmap, `OPS / 10` times per round.
+fn unmap(key: &str, what: &str) {
+    let (Ok(frame), Ok(range)) = (Owned::<Frame>::create(0), urt::vm::Range::alloc(1)) else {
+        return println!("bench: {key}: no frame or address range");
+    };
+    measure(key, what, OPS / 10, || {
+        let mut ticks = 0;
+        for _ in 0..OPS / 10 {
+            frame.map(ROOT_VSPACE, range.va, Rights::READ | Rights::WRITE).map_err(|_| "map failed")?;
+            // SAFETY: `range` is this thread's page of the VSpace window, just mapped read-write
+            // to `frame`, which nothing else uses.
+            unsafe { (range.va as *mut u64).write_volatile(1) };
+            let start = time::ticks();
+            frame.unmap().map_err(|_| "unmap failed")?;
+            ticks += time::ticks() - start;
+        }
+        Ok(ticks)
+    });
+}
+
+/// Rounds of each revoke size (each round builds its n descendants again).
+const REVOKE_ROUNDS: usize = 5;
 
 /// Revoke of an endpoint capability with n descendants (copies spread over CNodes of 4096
-/// slots), for n = 1, 10, 100, 1,000, 10,000: the counter around the one `CapRevoke`, and the
-/// cost per descendant. As many descendants as fit in the kernel heap's share of the boot
-/// quota (each slot is charged `charge::SLOT_BYTES`).
-fn revoke_series(hz: u64) {
+/// slots), for n = 1 to 100,000: the counter around the one `CapRevoke`, per descendant.
+fn revoke_series() {
+    for n in [1u64, 10, 100, 1_000, 10_000, 100_000] {
+        let mut key = alloc::string::String::new();
+        let _ = write!(key, "revoke_{n}");
+        let what = "revoke of n descendants (copies of one endpoint capability in CNodes of 4,096 slots), per descendant";
+        measure_rounds(&key, what, n, REVOKE_ROUNDS, &mut || revoke_once(n));
+    }
+}
+
+/// Builds `n` copies of a new endpoint capability and times its revoke.
+fn revoke_once(n: u64) -> Result<u64, &'static str> {
     use urt::cap::CNode;
     const RADIX: u64 = 12;
-    for n in [1u64, 10, 100, 1_000, 10_000, 100_000] {
-        let Ok(ep) = Owned::<Endpoint>::create(0) else { return println!("bench: revoke: no endpoint") };
-        let nodes = n.div_ceil(1 << RADIX);
-        let mut cnodes = alloc::vec::Vec::new();
-        for _ in 0..nodes {
-            match Owned::<CNode>::create(RADIX) {
-                Ok(c) => cnodes.push(c),
-                Err(e) => return println!("bench: revoke of {n}: CNode: {}", e.describe()),
-            }
-        }
-        for i in 0..n {
-            let (_, outer) = cnodes[(i >> RADIX) as usize].cptr().split();
-            let at = CPtr::in_cnode(outer, (i & ((1 << RADIX) - 1)) as u32);
-            if let Err(e) = sys::cap_copy(ep.cptr(), at) {
-                return println!("bench: revoke of {n}: copy {i}: {}", e.describe());
-            }
-        }
-        let start = time::ticks();
-        let gone = sys::cap_revoke(ep.cptr());
-        let ticks = time::ticks() - start;
-        let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz.max(1));
-        match gone {
-            Ok(k) if k == n => println!(
-                "bench: revoke of {n} descendants: {ns} ns, {} ns per descendant (counter ticks {ticks}; under -icount shift=0, ns = guest instructions)",
-                ns / u128::from(n)
-            ),
-            Ok(k) => println!("bench: revoke of {n} descendants removed {k}"),
-            Err(e) => println!("bench: revoke of {n}: {}", e.describe()),
-        }
+    let ep = Owned::<Endpoint>::create(0).map_err(|_| "no endpoint")?;
+    let mut cnodes = Vec::new();
+    for _ in 0..n.div_ceil(1 << RADIX) {
+        cnodes.push(Owned::<CNode>::create(RADIX).map_err(|_| "no CNode")?);
+    }
+    for i in 0..n {
+        let (_, outer) = cnodes[(i >> RADIX) as usize].cptr().split();
+        let at = CPtr::in_cnode(outer, (i & ((1 << RADIX) - 1)) as u32);
+        sys::cap_copy(ep.cptr(), at).map_err(|_| "a copy failed")?;
+    }
+    let start = time::ticks();
+    let gone = sys::cap_revoke(ep.cptr());
+    let ticks = time::ticks() - start;
+    match gone {
+        Ok(k) if k == n => Ok(ticks),
+        Ok(_) => Err("the revoke removed a different number of capabilities"),
+        Err(_) => Err("the revoke failed"),
     }
 }
 
 /// The worst wake-up delay of a thread that sleeps 1 ms at a time on the core of a lower-
 /// priority revoke of 100,000 descendants (issue 11's goal: at most 1 ms).
-fn revoke_wake_delay() {
+fn revoke_wake_delay(here: usize) {
     const N: u64 = 100_000;
-    let here = sys::system_info(abi::InfoKey::CurrentCore).unwrap_or(0) as usize;
-    match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false, false) {
-        Ok(r) => println!(
-            "bench: revoke of {N} descendants with a 1 ms sleeper on its core: {} us, sleeper woken {} times meanwhile, worst wake-up {} ns after its deadline",
-            r.revoke_us, r.wakes_inside, r.worst_late_ns
-        ),
-        Err(e) => println!("bench: revoke with a sleeper: {e}"),
-    }
-}
-
-fn measure(hz: u64) {
-    match sys::sync() {
-        Ok(n) => report(
-            sync_label(n),
-            time_it(|| {
-                let _ = sys::sync();
-            }),
-            hz,
-        ),
-        Err(e) => println!("bench: cross-core sync fails: {}", e.describe()),
-    }
-    match sys::null() {
-        Ok(()) => report("null syscall", time_it(|| sys::null().unwrap_or(())), hz),
-        Err(e) => println!("bench: null syscall fails: {}", e.describe()),
-    }
-
-    let core = sys::system_info(InfoKey::CurrentCore).unwrap_or(0) as usize;
-    let ep = match Owned::<Endpoint>::create(0) {
-        Ok(ep) => ep,
-        Err(e) => return println!("bench: cannot create an endpoint: {}", e.describe()),
-    };
-    let mut server = match process::spawn_clone(echo_server, 0, Some(core), &[(ep.cptr(), EP)]) {
-        Ok(p) => p,
-        Err(e) => return println!("bench: cannot start the server process: {}", e.describe()),
-    };
-    let request = Short { label: 1, words: [1, 2, 3, 4] };
-    let mut failed = None;
-    let ticks = time_it(|| match sys::call_short(ep.cptr(), request) {
-        Ok(reply) if reply.words == request.words => {}
-        Ok(_) => {
-            failed.get_or_insert(abi::Error::InvalidArgument); // wrong echo
-        }
-        Err(e) => {
-            failed.get_or_insert(e);
-        }
-    });
-    let stopped = ep.call(&Message::new(STOP, &[]));
-    match (failed, stopped, server.join()) {
-        (None, Ok(_), Ok(0)) => report("call+reply round trip between address spaces on one core", ticks, hz),
-        (failed, stopped, joined) => {
-            println!("bench: call+reply failed: calls {failed:?}, stop {:?}, server {joined:?}", stopped.err())
+    let mut values = Vec::new();
+    for _ in 0..3 {
+        match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false, false) {
+            Ok(r) => values.push(u128::from(r.worst_late_ns) * 1000),
+            Err(e) => return println!("bench: revoke with a sleeper: {e}"),
         }
     }
+    print_record(
+        "revoke_wake_late",
+        1,
+        &values,
+        "worst wake-up delay after its deadline of a thread sleeping 1 ms at a time, higher priority, on the core of a revoke of 100,000 descendants",
+    );
 }
