@@ -58,11 +58,12 @@ fuzz-kernel N="10000000" SEED="1" SMP="4": build
 mutants *ARGS:
     @qemu/mutants.sh {{ARGS}}
 
-# A benchmark, not a test: it reports numbers (see README "Measured").
-# Cost figures under `-icount shift=0` (guest instructions): syscall, IPC, sync, revoke, insmod.
-bench: build
-    @cargo build -q -p harness
-    @target/debug/harness -v qemu/bench | sed -n 's/^[^|]*| \(bench: .*\)/\1/p'
+# A benchmark, not a test (see README "Measured"): every figure under `-icount shift=0`, 4 cores,
+# the sync and unmap on 1..64 cores, boot x5; writes target/bench/results.json, table.md, *.svg
+# (`just bench --help`; `just bench --report-only` re-reports, e.g. after `just bench-peer`).
+bench *ARGS: build
+    @cargo build -q -p harness -p bench
+    @target/debug/bench {{ARGS}}
 
 # Linux measured the same way: a pinned Debian arm64 kernel in our QEMU, the same figures (qemu/peer/README.md).
 bench-peer *ARGS:

@@ -194,7 +194,8 @@ commands:
   fault KIND      start a thread without a fault handler that faults (KIND: read, write, exec,
                   undef); the kernel must stop it and carry on
   ktest [FILTER]  run the kernel test suite (the tests whose names contain FILTER)
-  bench [sync]    the kernel's cost figures as bench-record lines (sync: only the core-scaling ones)
+  bench [sync|boot]  the kernel's cost figures as bench-record lines (sync: only the ones that
+                  scale with the cores; boot: the time from reset to the shell)
   stress [N [SEED]]  unload and reload 'buffer' N times (default 1000) while clients on every
                   core open, call and close sessions on it and read the page it shares
   probe           force-unload 'buffer' while a thread on another core reads its shared page

@@ -413,7 +413,7 @@ pub fn bench_modules(n: u64) {
                 return println!("error: bench-modules: insmod {name}: {e}");
             }
             let t1 = urt::time::ticks();
-            pages = REGISTRY.lock().by_name(name).map_or(0, |m| m.span / abi::PAGE_SIZE);
+            pages = REGISTRY.lock().by_name(name).map_or(0, |m| m.span);
             if let Err(e) = service::rmmod(name, Mode::Busy, false) {
                 return println!("error: bench-modules: rmmod {name}: {e}");
             }
@@ -428,8 +428,18 @@ pub fn bench_modules(n: u64) {
         let unload: alloc::vec::Vec<u128> = rmmod.iter().map(|&u| ps(u)).collect();
         let cycle: alloc::vec::Vec<u128> = insmod.iter().map(|&(l, u)| ps(l + u)).collect();
         let what = |w: &str| alloc::format!("{w} of '{name}' ({pages} pages loaded), the shell on core 0");
-        ktest::bench::print_record(&alloc::format!("insmod_{size}"), 1, &load, &what("insmod to ready (validate, relocate, build the domain, init)"));
-        ktest::bench::print_record(&alloc::format!("rmmod_{size}"), 1, &unload, &what("rmmod: the whole unload protocol (unregister, sync, re-check, exit, revoke, free)"));
+        ktest::bench::print_record(
+            &alloc::format!("insmod_{size}"),
+            1,
+            &load,
+            &what("insmod to ready (validate, relocate, build the domain, init)"),
+        );
+        ktest::bench::print_record(
+            &alloc::format!("rmmod_{size}"),
+            1,
+            &unload,
+            &what("rmmod: the whole unload protocol (unregister, sync, re-check, exit, revoke, free)"),
+        );
         ktest::bench::print_record(&alloc::format!("load_unload_{size}"), 1, &cycle, &what("insmod + rmmod cycle"));
     }
     println!("bench: modules done");

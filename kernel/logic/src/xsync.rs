@@ -57,20 +57,12 @@ pub struct PerCore {
 impl PerCore {
     #[cfg(not(loom))]
     const fn new() -> PerCore {
-        PerCore {
-            acked: AtomicU64::new(0),
-            quiescent: AtomicU64::new(0),
-            flush_all: AtomicBool::new(false),
-        }
+        PerCore { acked: AtomicU64::new(0), quiescent: AtomicU64::new(0), flush_all: AtomicBool::new(false) }
     }
 
     #[cfg(loom)]
     fn new() -> PerCore {
-        PerCore {
-            acked: AtomicU64::new(0),
-            quiescent: AtomicU64::new(0),
-            flush_all: AtomicBool::new(false),
-        }
+        PerCore { acked: AtomicU64::new(0), quiescent: AtomicU64::new(0), flush_all: AtomicBool::new(false) }
     }
 }
 

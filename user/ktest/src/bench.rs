@@ -13,7 +13,8 @@
 //! them in turn on one host thread). The host tool takes the median, minimum and maximum.
 //!
 //! `bench` runs everything; `bench sync` only the figures that scale with the number of cores
-//! (the sync and the unmap), for the per-core-count boots of `just bench`.
+//! (the sync and the unmap), for the per-core-count boots of `just bench`; `bench boot` the
+//! counter when the shell became ready.
 
 use abi::{CPtr, InfoKey, Rights};
 use alloc::vec::Vec;
@@ -102,13 +103,18 @@ pub fn run(which: Option<&str>) {
             scaling(here, cores as usize);
             revoke_series();
             revoke_wake_delay(here);
-            let ready = SHELL_READY_TICKS.load(Ordering::Relaxed);
-            if ready != 0 {
-                print_record("boot_shell", 1, &[ps_per_op(ready, 1)], "reset to the module server's shell ready");
-            }
         }
         Some("sync") => scaling(here, cores as usize),
-        Some(other) => return println!("error: bench: unknown set '{other}' (bench [all|sync])"),
+        Some("boot") => {
+            let ready = SHELL_READY_TICKS.load(Ordering::Relaxed);
+            print_record(
+                "boot_shell",
+                1,
+                &[ps_per_op(ready, 1)],
+                "reset to the module server's shell ready (counter since reset)",
+            );
+        }
+        Some(other) => return println!("error: bench: unknown set '{other}' (bench [all|sync|boot])"),
     }
     println!("bench: done");
 }
@@ -291,16 +297,28 @@ impl Busy {
         Ok(busy)
     }
 
-    /// Starts a spinner in a new address space on every core but `here`.
+    /// Starts a spinner in a new address space on every core but `here`: all the address
+    /// spaces first, then the threads, then it waits until each has said it runs.
     fn start_other(here: usize, cores: usize) -> Result<Busy, &'static str> {
         let started = Owned::<Notification>::create(0).map_err(|_| "cannot create a notification")?;
         let mut procs = Vec::new();
-        for c in (0..cores).filter(|&c| c != here) {
-            let p = process::spawn_clone(foreign_spinner, 0, Some(c), &[(started.cptr(), EP)])
-                .map_err(|_| "cannot start a spinner process")?;
+        let mut badges = Vec::new();
+        for (i, _) in (0..cores).filter(|&c| c != here).enumerate() {
+            let p = process::Process::new().map_err(|_| "cannot make a spinner process")?;
+            // Each signals its own bit (badge 1 << i, wrapping: a count of distinct bits is
+            // enough to know all have run only up to 64 of them, which MAX_CPUS bounds).
+            let badge = 1u64 << (i % 64);
+            p.give_minted(started.cap(), EP, Rights::WRITE, badge).map_err(|_| "cannot give a notification")?;
             procs.push(p);
-            // One at a time: the signal says this one runs.
-            started.wait().map_err(|_| "waiting for a spinner failed")?;
+            badges.push(badge);
+        }
+        for (p, c) in procs.iter_mut().zip((0..cores).filter(|&c| c != here)) {
+            p.start(foreign_spinner, 0, &thread::Builder::new().core(c)).map_err(|_| "cannot start a spinner")?;
+        }
+        let want = badges.iter().fold(0, |m, b| m | b);
+        let mut seen = 0;
+        while seen != want {
+            seen |= started.wait().map_err(|_| "waiting for the spinners failed")?;
         }
         Ok(Busy::Other(procs))
     }
@@ -340,7 +358,8 @@ fn scaling(here: usize, cores: usize) {
         let mut key = alloc::string::String::new();
         let mut what = alloc::string::String::new();
         let _ = write!(key, "sync_{tag}");
-        let _ = write!(what, "Sync syscall (targeted cross-core sync of this address space), {how}");
+        let _ =
+            write!(what, "Sync syscall (every core passes a quiescent point; idle cores are not interrupted), {how}");
         measure(&key, &what, OPS / 10, || {
             let mut bad = None;
             let ticks = timed(OPS / 10, || {
@@ -353,7 +372,10 @@ fn scaling(here: usize, cores: usize) {
         key.clear();
         what.clear();
         let _ = write!(key, "unmap_{tag}");
-        let _ = write!(what, "unmap of a mapped and touched page of this address space (the unmap syscall alone), {how}");
+        let _ = write!(
+            what,
+            "unmap of a touched page (the syscall alone; targeted shootdown: the cores that may hold the ASID), {how}"
+        );
         unmap(&key, &what);
         busy.stop();
     }
@@ -388,7 +410,8 @@ fn revoke_series() {
     for n in [1u64, 10, 100, 1_000, 10_000, 100_000] {
         let mut key = alloc::string::String::new();
         let _ = write!(key, "revoke_{n}");
-        let what = "revoke of n descendants (copies of one endpoint capability in CNodes of 4,096 slots), per descendant";
+        let what =
+            "revoke of n descendants (copies of one endpoint capability in CNodes of 4,096 slots), per descendant";
         measure_rounds(&key, what, n, REVOKE_ROUNDS, &mut || revoke_once(n));
     }
 }
@@ -424,7 +447,7 @@ fn revoke_wake_delay(here: usize) {
     let mut values = Vec::new();
     for _ in 0..3 {
         match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false, false) {
-            Ok(r) => values.push(u128::from(r.worst_late_ns) * 1000),
+            Ok(r) => values.push(r.worst_late_ns * 1000),
             Err(e) => return println!("bench: revoke with a sleeper: {e}"),
         }
     }
