@@ -82,7 +82,7 @@ stress-long: build
     @cargo build -q -p harness
     @target/debug/harness qemu/long
 
-# Boot, the stale-access probe and the 300-cycle race stress on 16 and 64 cores (SMP="16,64"); long under TCG.
+# Boot, the stale-access probe and the 300-cycle race stress on 16 and 64 cores (`just many-cores 64`: one count); long under TCG.
 many-cores SMP="16,64": build
     @cargo build -q -p harness
     @target/debug/harness --matrix-smp {{SMP}} qemu/smp/many-cores.scn

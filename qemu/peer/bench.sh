@@ -21,6 +21,10 @@ need=()
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
 command -v cpio >/dev/null || need+=(cpio)
+command -v python3 >/dev/null || need+=(python3)
+# The static C programs need the cross libc (only a Recommends of the cross gcc on bookworm).
+[ -e /usr/aarch64-linux-gnu/include/errno.h ] || need+=(libc6-dev-arm64-cross)
+[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "error: peer: missing ${need[*]}; install with: sudo apt-get install ${need[*]}" >&2

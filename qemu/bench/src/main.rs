@@ -129,10 +129,11 @@ fn report(cli: &Cli, serial: &Path) -> Result<(), String> {
     for f in &files {
         let text = fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        // Boot figures only from the boot runs (the others boot with more memory).
-        samples.extend(
-            records::parse_serial(&text).into_iter().filter(|s| s.key != "boot_ok" || name.starts_with("boot")),
-        );
+        // Boot figures only from the boot runs (the others boot with more memory); the
+        // core-scaling series only from the per-core-count runs (so each point has as many runs).
+        samples.extend(records::parse_serial(&text).into_iter().filter(|s| {
+            (s.key != "boot_ok" || name.starts_with("boot")) && (!report::is_series(&s.key) || name.starts_with("sync"))
+        }));
     }
     if samples.is_empty() {
         return Err(format!("no bench-record lines in {}", serial.display()));

@@ -71,7 +71,10 @@ fn parse_record(rest: &str) -> Option<Sample> {
             "cores" => s.cores = value.parse().ok()?,
             "ops" => s.ops = value.parse().ok()?,
             "unit" if value != "ns" => return None,
-            "values" => s.values = value.split(',').map(|v| v.parse().ok()).collect::<Option<_>>()?,
+            "values" => {
+                s.values =
+                    value.split(',').map(|v| v.parse().ok().filter(|v: &f64| v.is_finite())).collect::<Option<_>>()?
+            }
             _ => {}
         }
     }
@@ -150,6 +153,7 @@ mod tests {
 > bench
 bench-record: key=null_syscall cores=4 ops=10000 unit=ns values=159.0,158.0,161.5 | null syscall
 bench-record: key=broken cores=4 ops=1 unit=ns values=1.0,x | half a line
+bench-record: key=nan cores=4 ops=1 unit=ns values=NaN | not a number
 bench-record: key=sync_idle cores=4 ops=100 unit=ns values=408.0 | sync
 bench: done
 ";
@@ -158,7 +162,7 @@ bench: done
     fn reads_records_and_the_boot_line() {
         let s = parse_serial(SERIAL);
         let keys: Vec<_> = s.iter().map(|s| s.key.as_str()).collect();
-        assert_eq!(keys, ["boot_ok", "null_syscall", "sync_idle"], "the malformed line is skipped");
+        assert_eq!(keys, ["boot_ok", "null_syscall", "sync_idle"], "the malformed and non-finite lines are skipped");
         assert_eq!(s[0].values, [15_521_000.0]);
         assert_eq!(s[0].cores, 4);
         assert_eq!(s[1].values, [159.0, 158.0, 161.5]);

@@ -74,7 +74,7 @@ pub fn measure_rounds(
         match round() {
             Ok(ticks) if i > 0 => values.push(ps_per_op(ticks, ops)),
             Ok(_) => {}
-            Err(e) => return println!("bench: {key}: {e}"),
+            Err(e) => return println!("error: bench: {key}: {e}"),
         }
     }
     print_record(key, ops, &values, what);
@@ -154,11 +154,11 @@ fn ep_recv(ep: CPtr) -> Result<Short, abi::Error> {
 fn call_reply(key: &str, what: &str, core: usize) {
     let ep = match Owned::<Endpoint>::create(0) {
         Ok(ep) => ep,
-        Err(e) => return println!("bench: {key}: cannot create an endpoint: {}", e.describe()),
+        Err(e) => return println!("error: bench: {key}: cannot create an endpoint: {}", e.describe()),
     };
     let mut server = match process::spawn_clone(echo_server, 0, Some(core), &[(ep.cptr(), EP)]) {
         Ok(p) => p,
-        Err(e) => return println!("bench: {key}: cannot start the server process: {}", e.describe()),
+        Err(e) => return println!("error: bench: {key}: cannot start the server process: {}", e.describe()),
     };
     let request = Short { label: 1, words: [1, 2, 3, 4] };
     measure(key, what, OPS, || {
@@ -172,7 +172,7 @@ fn call_reply(key: &str, what: &str, core: usize) {
     });
     let stopped = ep.call(&Message::new(STOP, &[]));
     if stopped.is_err() || server.join() != Ok(0) {
-        println!("bench: {key}: the echo server did not stop cleanly");
+        println!("error: bench: {key}: the echo server did not stop cleanly");
     }
 }
 
@@ -186,10 +186,16 @@ extern "C" fn notify_partner(_: u64) -> u64 {
     let ping = Cap::<Notification>::new(CPtr(PARTNER_CAPS[0].load(Ordering::Acquire)));
     let pong = Cap::<Notification>::new(CPtr(PARTNER_CAPS[1].load(Ordering::Acquire)));
     loop {
-        if ping.wait().is_err() || pong.signal().is_err() {
+        if ping.wait().is_err() {
             return 1;
         }
-        if PARTNER_STOP.load(Ordering::Acquire) {
+        // Read between the wait and the answer: the stop request is set before the ping that
+        // carries it, and every ping is answered (main waits for the last pong).
+        let stop = PARTNER_STOP.load(Ordering::Acquire);
+        if pong.signal().is_err() {
+            return 1;
+        }
+        if stop {
             return 0;
         }
     }
@@ -198,14 +204,14 @@ extern "C" fn notify_partner(_: u64) -> u64 {
 /// Signal+wake round trips over two notifications with a thread on `core`.
 fn notify_round_trip(core: usize) {
     let (Ok(ping), Ok(pong)) = (Owned::<Notification>::create(0), Owned::<Notification>::create(0)) else {
-        return println!("bench: notify: cannot create notifications");
+        return println!("error: bench: notify: cannot create notifications");
     };
     PARTNER_CAPS[0].store(ping.cptr().0, Ordering::Release);
     PARTNER_CAPS[1].store(pong.cptr().0, Ordering::Release);
     PARTNER_STOP.store(false, Ordering::Release);
     let partner = match thread::spawn(notify_partner, 0, Some(core)) {
         Ok(t) => t,
-        Err(e) => return println!("bench: notify: cannot start the partner: {}", e.describe()),
+        Err(e) => return println!("error: bench: notify: cannot start the partner: {}", e.describe()),
     };
     measure(
         "notify_cross_core",
@@ -225,7 +231,7 @@ fn notify_round_trip(core: usize) {
     let _ = ping.signal();
     let _ = pong.wait();
     if partner.join() != Ok(0) {
-        println!("bench: notify: the partner did not stop cleanly");
+        println!("error: bench: notify: the partner did not stop cleanly");
     }
 }
 
@@ -317,8 +323,12 @@ impl Busy {
         }
         let want = badges.iter().fold(0, |m, b| m | b);
         let mut seen = 0;
-        while seen != want {
-            seen |= started.wait().map_err(|_| "waiting for the spinners failed")?;
+        // Bounded, like `start_same`: a spinner that never runs is an error, not a hang.
+        if !time::wait_for(5000, || {
+            seen |= started.poll().unwrap_or(0);
+            seen == want
+        }) {
+            return Err("the spinner processes did not all start within 5 s");
         }
         Ok(Busy::Other(procs))
     }
@@ -351,7 +361,7 @@ fn scaling(here: usize, cores: usize) {
         let busy = match start(here, cores) {
             Ok(b) => b,
             Err(e) => {
-                println!("bench: sync_{tag}: {e}");
+                println!("error: bench: sync_{tag}: {e}");
                 continue;
             }
         };
@@ -384,7 +394,7 @@ fn scaling(here: usize, cores: usize) {
 /// Maps a frame, touches it, and times its unmap, `OPS / 10` times per round.
 fn unmap(key: &str, what: &str) {
     let (Ok(frame), Ok(range)) = (Owned::<Frame>::create(0), urt::vm::Range::alloc(1)) else {
-        return println!("bench: {key}: no frame or address range");
+        return println!("error: bench: {key}: no frame or address range");
     };
     measure(key, what, OPS / 10, || {
         let mut ticks = 0;
@@ -448,7 +458,7 @@ fn revoke_wake_delay(here: usize) {
     for _ in 0..3 {
         match crate::tests::hostile::revoke_with_sleeper(N, 1000, here, false, false) {
             Ok(r) => values.push(r.worst_late_ns * 1000),
-            Err(e) => return println!("bench: revoke with a sleeper: {e}"),
+            Err(e) => return println!("error: bench: revoke with a sleeper: {e}"),
         }
     }
     print_record(
