@@ -404,7 +404,6 @@ pub fn bench_modules(n: u64) {
     let rounds = n.clamp(1, 100) as usize;
     for (name, size) in [("hello", "small"), ("big", "large")] {
         let mut insmod = alloc::vec::Vec::with_capacity(rounds);
-        let mut rmmod = alloc::vec::Vec::with_capacity(rounds);
         let mut pages = 0;
         // One warm-up cycle, then the timed ones.
         for i in 0..=rounds {
@@ -420,12 +419,11 @@ pub fn bench_modules(n: u64) {
             let t2 = urt::time::ticks();
             if i > 0 {
                 insmod.push((t1 - t0, t2 - t1));
-                rmmod.push(t2 - t1);
             }
         }
         let ps = |ticks: u64| ktest::bench::ps_per_op(ticks, 1);
         let load: alloc::vec::Vec<u128> = insmod.iter().map(|&(l, _)| ps(l)).collect();
-        let unload: alloc::vec::Vec<u128> = rmmod.iter().map(|&u| ps(u)).collect();
+        let unload: alloc::vec::Vec<u128> = insmod.iter().map(|&(_, u)| ps(u)).collect();
         let cycle: alloc::vec::Vec<u128> = insmod.iter().map(|&(l, u)| ps(l + u)).collect();
         let what = |w: &str| alloc::format!("{w} of '{name}' ({pages} pages loaded), the shell on core 0");
         ktest::bench::print_record(

@@ -10,7 +10,7 @@
 //! figure `boot_ok`. The same figure from several boots (or runs) is merged: its values are
 //! pooled, then summarised as median, minimum and maximum.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One figure as one boot printed it.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,8 +81,9 @@ fn parse_record(rest: &str) -> Option<Sample> {
     (!s.key.is_empty() && !s.values.is_empty()).then_some(s)
 }
 
-/// A figure: every value of one key on one core count, summarised.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A figure: every value of one key on one core count, summarised. The Linux peer's
+/// `peer.json` records have the same shape (`iterations` for `ops_per_run`, no commit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Figure {
     pub key: String,
     pub what: String,
@@ -94,10 +95,12 @@ pub struct Figure {
     /// How many values (rounds, over every boot) the summary is over.
     pub runs: usize,
     /// Operations timed per value.
+    #[serde(default, alias = "iterations")]
     pub ops_per_run: u64,
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    #[serde(default)]
     pub commit: String,
 }
 

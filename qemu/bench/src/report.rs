@@ -3,26 +3,12 @@
 use crate::records::Figure;
 use serde::{Deserialize, Serialize};
 
-/// One figure of `target/bench/peer.json` (written by `just bench-peer`, `qemu/peer`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct PeerFigure {
-    pub key: String,
-    pub what: String,
-    pub unit: String,
-    pub mode: String,
-    pub cores: u32,
-    pub runs: usize,
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
 /// `peer.json`: the Linux kernel measured and its figures.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Peer {
     pub kernel: String,
     pub qemu: String,
-    pub records: Vec<PeerFigure>,
+    pub records: Vec<Figure>,
 }
 
 /// Which Linux figure each of ours is put beside (the same work, the closest Linux can do).
@@ -219,17 +205,7 @@ mod tests {
     }
 
     fn peer() -> Peer {
-        let p = |key: &str, median: f64| PeerFigure {
-            key: key.into(),
-            what: "w".into(),
-            unit: "instructions".into(),
-            mode: "icount".into(),
-            cores: 4,
-            runs: 5,
-            median,
-            min: median,
-            max: median,
-        };
+        let p = |key: &str, median: f64| Figure { runs: 5, commit: String::new(), ..fig(key, 4, median) };
         Peer {
             kernel: "linux".into(),
             qemu: "q".into(),

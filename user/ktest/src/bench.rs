@@ -400,8 +400,7 @@ fn unmap(key: &str, what: &str) {
         let mut ticks = 0;
         for _ in 0..OPS / 10 {
             frame.map(ROOT_VSPACE, range.va, Rights::READ | Rights::WRITE).map_err(|_| "map failed")?;
-            // SAFETY: `range` is this thread's page of the VSpace window, just mapped read-write
-            // to `frame`, which nothing else uses.
+            // SAFETY: `range` (this thread's window page) was just mapped read-write to `frame`, unshared.
             unsafe { (range.va as *mut u64).write_volatile(1) };
             let start = time::ticks();
             frame.unmap().map_err(|_| "unmap failed")?;
