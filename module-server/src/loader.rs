@@ -21,7 +21,7 @@ use abi::{CPtr, Error, Registers, Rights, PAGE_SIZE};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use modfmt::elf::{self, Limits, Plan};
 use modsdk::slot;
 use urt::cap::{CNode, Cap, Endpoint, Frame, Quota, Tcb, VSpace, BOOT_QUOTA, ROOT_VSPACE};
@@ -52,6 +52,26 @@ fn step(what: &str) -> Result<(), String> {
     let n = STEPS.fetch_add(1, Ordering::Relaxed) + 1;
     if n == at {
         return Err(format!("{INJECTED} at step {n} ({what})"));
+    }
+    Ok(())
+}
+
+/// Test hook (`insmod-sweep`): before the steps after its start, the loader waits until the
+/// new module's init has opened a session on each of its dependencies, so every later injected
+/// failure finds those sessions open (whether it did used to depend on which core ran first).
+pub static SETTLE_OPENS: AtomicBool = AtomicBool::new(false);
+
+/// How long [`SETTLE_OPENS`] waits for a module's dependency sessions.
+const SETTLE_SECONDS: u64 = 5;
+
+/// Waits (bounded) until module `id` holds `n` sessions.
+fn settle_opens(id: u32, n: usize) -> Result<(), String> {
+    let deadline = urt::time::ticks() + SETTLE_SECONDS * urt::time::hz();
+    while crate::registry::held_by(id).len() < n {
+        if urt::time::ticks() > deadline {
+            return Err(format!("its init did not open its {n} dependency sessions within {SETTLE_SECONDS} s"));
+        }
+        urt::time::sleep_us(100);
     }
     Ok(())
 }
@@ -218,6 +238,8 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         BUILDING.store(0, Ordering::Release);
         crate::gdb::forget(id);
         release_objects(slots);
+        // Its init may have opened sessions on its dependencies before the failure.
+        crate::service::close_held(id);
         pool::give_back(base, span);
         format!("{modname}: {e}")
     };
@@ -225,6 +247,11 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
         Ok(b) => b,
         Err(e) => return Err(unbuild(&slots, e)),
     };
+    if SETTLE_OPENS.load(Ordering::Relaxed) && !info.depends.is_empty() {
+        if let Err(e) = settle_opens(id, info.depends.len()) {
+            return Err(unbuild(&slots, e));
+        }
+    }
     let claimed = step("record").and_then(|()| {
         sessions::claim(Shared { id, name: modname.clone(), ep, ep_object, unload: unload::Unload::new(OPENERS) })
     });

@@ -20,7 +20,7 @@ use abi::{CPtr, FaultKind, Rights, FAULT_LABEL};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use unload::{Closed, ForceRefused, Late, Mode, Outcome, Window};
 use urt::cap::{Cap, Endpoint};
 use urt::{cspace, println, sys};
@@ -81,6 +81,38 @@ fn mint_session(shared: &Shared, id: u64) -> Result<CPtr, String> {
     }
 }
 
+/// Test hook (`insmod-sweep`): the next session a module opens from its init meets that
+/// module's failure just before the session goes into the table — the order in which `fail`'s
+/// cleanup cannot see it (a session leaked this way once).
+pub static FAIL_IN_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// What the hook's failure says.
+pub const FAILED_IN_OPEN: &str = "injected failure while it opened a session";
+
+/// The hook's failure: waits (bounded) until the loader lists module `id`, then fails it.
+fn fail_once_listed(id: u32) {
+    let deadline = urt::time::ticks() + 5 * urt::time::hz();
+    while REGISTRY.lock().by_id(id).is_none() {
+        if urt::time::ticks() > deadline {
+            return println!("error: the open-failure hook: module {id} was not listed within 5 s");
+        }
+        urt::time::sleep_us(100);
+    }
+    fail(id, FAILED_IN_OPEN);
+}
+
+/// Whether module `id` may still hold sessions: listed and not failed, or being built (its init
+/// opens its dependencies' sessions before the loader lists it). Read under the registry lock,
+/// which `fail` and the loader hold when they change either, so a session inserted before this
+/// check is seen by their cleanup ([`close_held`]) or by this check's caller.
+fn holder_alive(id: u32) -> bool {
+    let reg = REGISTRY.lock();
+    match reg.by_id(id) {
+        Some(m) => !m.failed,
+        None => crate::loader::BUILDING.load(Ordering::Acquire) == u64::from(id),
+    }
+}
+
 /// Drops one reference; completes a deferred removal if it was the last one.
 fn release(shared: &Shared) {
     if shared.unload.close() == Closed::CompleteRemoval {
@@ -135,7 +167,7 @@ fn remove(id: u32, forced: bool) -> Option<String> {
 
 /// Closes every session module `id` held (it is gone or failed). Its failure cleanup and a
 /// forced removal may both run this: each session is closed once (`sessions::remove_held`).
-fn close_held(id: u32) {
+pub fn close_held(id: u32) {
     for s in registry::held_by(id) {
         let Some((module, _, cap)) = sessions::remove_held(s, id) else { continue };
         drop_session(module, cap);
@@ -391,12 +423,38 @@ pub fn remove_failed_id(id: u32) {
     }
 }
 
+/// Requests the service threads are handling (received, not yet finished with): an open's
+/// slots and references are settled only once it is back at 0 ([`requests_in_flight`]).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// One request in [`IN_FLIGHT`], for as long as it lives.
+struct Serving;
+
+impl Serving {
+    fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        Serving
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How many module requests (opens, faults) the service threads are in the middle of.
+pub fn requests_in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::Acquire)
+}
+
 /// The service thread: answers modules' session requests and receives their faults, on the
 /// server endpoint (badge = module id). It is opener slot `opener`.
 pub extern "C" fn serve(opener: u64) -> u64 {
     let opener = opener as usize;
     loop {
         let Ok(got) = sys::recv(server_ep().cptr(), CPtr::NONE) else { continue };
+        let _serving = Serving::enter();
         let module = got.badge as u32;
         match got.msg.label {
             FAULT_LABEL => {
@@ -406,9 +464,23 @@ pub extern "C" fn serve(opener: u64) -> u64 {
                 fail(module, &why); // its thread goes with it: no reply
             }
             modsdk::OPEN => {
+                if FAIL_IN_OPEN.swap(false, Ordering::AcqRel) {
+                    fail_once_listed(module);
+                }
                 let mut buf = [0u8; modsdk::TEXT_MAX];
                 let name = modsdk::message_text(&got.msg, &mut buf);
                 let reply = match open(name, module, opener) {
+                    Ok((sid, cap)) if !holder_alive(module) => {
+                        // The module failed (or its load was undone) while this open ran: its
+                        // cleanup may have looked for its sessions before this one was in the
+                        // table. Whoever removes it drops the reference (at most one of us).
+                        let _ = cap.delete();
+                        cspace::free(cap.cptr());
+                        if let Some((target, _, _)) = sessions::remove_held(sid, module) {
+                            drop_session(target, CPtr::NONE);
+                        }
+                        modsdk::text_message(modsdk::ERROR, "you were stopped while the session was opened")
+                    }
                     Ok((_, cap)) => {
                         // The capability moves to the module: the derivation tree holds exactly
                         // one capability per session at every moment (lsmod checks it). If the

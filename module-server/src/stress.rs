@@ -19,6 +19,8 @@
 
 use crate::{loader, registry, service, sessions, REGISTRY};
 use abi::{CPtr, InfoKey, Rights};
+use alloc::format;
+use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use unload::Mode;
 use urt::cap::{Cap, Endpoint, Frame, Owned, ROOT_VSPACE};
@@ -656,7 +658,9 @@ struct Figures {
 }
 
 fn figures() -> Result<Figures, alloc::string::String> {
-    time::wait_for(20_000, || sys::kernel_check().is_ok_and(|s| s.dying == 0));
+    // Settled first: objects being destroyed, and requests the service threads are finishing
+    // (an open frees its own slot after its reply has woken the module).
+    time::wait_for(20_000, || service::requests_in_flight() == 0 && sys::kernel_check().is_ok_and(|s| s.dying == 0));
     let s = sys::kernel_check().map_err(|e| alloc::format!("the kernel's figures: {}", e.describe()))?;
     if s.violations != 0 {
         return Err(alloc::format!("the kernel's self-check found {} broken invariants", s.violations));
@@ -767,51 +771,74 @@ pub fn soak(n: u64, seed: u64) {
 /// the registry and every figure (the kernel's and the server's) are exactly at their start.
 /// The load that gets through is unloaded and checked the same way.
 pub fn insmod_sweep(name: &str) {
-    let Ok(before) = figures() else { return println!("error: insmod-sweep: cannot read the figures") };
-    let mut step = 1u64;
-    loop {
+    loader::SETTLE_OPENS.store(true, Ordering::Relaxed);
+    let outcome = sweep_steps(name).and_then(|steps| fail_in_open(name).map(|opened| (steps, opened)));
+    loader::SETTLE_OPENS.store(false, Ordering::Relaxed);
+    match outcome {
+        Ok((steps, opened)) => println!(
+            "insmod-sweep ok: {name}: {steps} failure points, each rolled back (registry and figures at their start){}",
+            if opened { "; stopped while opening a session: rolled back" } else { "" }
+        ),
+        Err(e) => println!("{e}"),
+    }
+}
+
+/// One load of `name` with [`service::FAIL_IN_OPEN`] set: a module that opens a session from
+/// its init is stopped in the middle of that open, and the registry and every figure must be at
+/// their start afterwards. Whether the hook fired (a module that opens nothing loads normally
+/// and is unloaded again).
+fn fail_in_open(name: &str) -> Result<bool, String> {
+    let before = figures().map_err(|e| format!("insmod-sweep FAILED: {e}"))?;
+    loader::SETTLE_OPENS.store(false, Ordering::Relaxed);
+    service::FAIL_IN_OPEN.store(true, Ordering::Release);
+    let r = loader::insmod(name);
+    let fired = !service::FAIL_IN_OPEN.swap(false, Ordering::AcqRel);
+    match (fired, r) {
+        (true, Ok(_)) => return Err(format!("insmod-sweep FAILED: {name}: loaded although stopped while opening")),
+        (true, Err(_)) => {}
+        (false, Ok(_)) => {
+            service::rmmod(name, Mode::Busy, false)
+                .map_err(|e| format!("insmod-sweep FAILED: {name}: the load would not unload: {e}"))?;
+        }
+        (false, Err(e)) => return Err(format!("insmod-sweep FAILED: {name}: a real failure: {e}")),
+    }
+    match figures() {
+        Ok(after) if after == before => Ok(fired),
+        Ok(after) => Err(format!(
+            "insmod-sweep FAILED: {name}: stopped while opening a session: before {before:?}, after {after:?}"
+        )),
+        Err(e) => Err(format!("insmod-sweep FAILED: {e}")),
+    }
+}
+
+/// The step sweep of [`insmod_sweep`]: the number of failure points, or the line that says
+/// what went wrong.
+fn sweep_steps(name: &str) -> Result<u64, String> {
+    let before = figures().map_err(|e| format!("error: insmod-sweep: {e}"))?;
+    let check = |when: &str| match figures() {
+        Ok(after) if after == before => Ok(()),
+        Ok(after) => Err(format!("insmod-sweep FAILED: {name}: {when}: before {before:?}, after {after:?}")),
+        Err(e) => Err(format!("insmod-sweep FAILED: {e}")),
+    };
+    for step in 1..=10_000u64 {
         loader::STEPS.store(0, Ordering::Relaxed);
         loader::FAIL_AT.store(step, Ordering::Relaxed);
         let r = loader::insmod(name);
         loader::FAIL_AT.store(0, Ordering::Relaxed);
         match r {
             Ok(_) => {
-                if let Err(e) = service::rmmod(name, Mode::Busy, false) {
-                    return println!("insmod-sweep FAILED: {name}: the clean load would not unload: {e}");
-                }
-                match figures() {
-                    Ok(after) if after == before => {}
-                    Ok(after) => {
-                        return println!(
-                            "insmod-sweep FAILED: after the clean load: before {before:?}, after {after:?}"
-                        )
-                    }
-                    Err(e) => return println!("insmod-sweep FAILED: {e}"),
-                }
-                return println!(
-                    "insmod-sweep ok: {name}: {} failure points, each rolled back (registry and figures at their start)",
-                    step - 1
-                );
+                service::rmmod(name, Mode::Busy, false)
+                    .map_err(|e| format!("insmod-sweep FAILED: {name}: the clean load would not unload: {e}"))?;
+                check("after the clean load")?;
+                return Ok(step - 1);
             }
             Err(e) if !e.contains(loader::INJECTED) => {
-                return println!("insmod-sweep FAILED: {name}: step {step}: a real failure: {e}");
+                return Err(format!("insmod-sweep FAILED: {name}: step {step}: a real failure: {e}"));
             }
-            Err(_) => {}
-        }
-        match figures() {
-            Ok(after) if after == before => {}
-            Ok(after) => {
-                return println!(
-                    "insmod-sweep FAILED: {name}: failure at step {step}: before {before:?}, after {after:?}"
-                )
-            }
-            Err(e) => return println!("insmod-sweep FAILED: {e}"),
-        }
-        step += 1;
-        if step > 10_000 {
-            return println!("insmod-sweep FAILED: {name}: no load got through in 10,000 steps");
+            Err(_) => check(&format!("failure at step {step}"))?,
         }
     }
+    Err(format!("insmod-sweep FAILED: {name}: no load got through in 10,000 steps"))
 }
 
 /// `exhaust-sessions NAME`: opens sessions on `NAME` (loading it if needed) until the server
