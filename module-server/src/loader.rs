@@ -235,7 +235,10 @@ pub fn insmod_as(name: &str, instance: Option<&str>) -> Result<String, String> {
     let mut slots = Vec::new();
     // Before the module is listed, a failure undoes everything built so far.
     let unbuild = |slots: &[CPtr], e: String| {
+        // Under the lock: an open's holder check reads it there (`service::holder_alive`).
+        let reg = REGISTRY.lock();
         BUILDING.store(0, Ordering::Release);
+        drop(reg);
         crate::gdb::forget(id);
         release_objects(slots);
         // Its init may have opened sessions on its dependencies before the failure.

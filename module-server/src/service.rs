@@ -169,8 +169,10 @@ fn remove(id: u32, forced: bool) -> Option<String> {
 /// forced removal may both run this: each session is closed once (`sessions::remove_held`).
 pub fn close_held(id: u32) {
     for s in registry::held_by(id) {
-        let Some((module, _, cap)) = sessions::remove_held(s, id) else { continue };
-        drop_session(module, cap);
+        // A module's sessions never record a capability (it moved to the module): the table's
+        // word may still hold a stale slot of the record's last shell session, never freed here.
+        let Some((module, _, _)) = sessions::remove_held(s, id) else { continue };
+        drop_session(module, CPtr::NONE);
     }
 }
 
@@ -464,7 +466,9 @@ pub extern "C" fn serve(opener: u64) -> u64 {
                 fail(module, &why); // its thread goes with it: no reply
             }
             modsdk::OPEN => {
-                if FAIL_IN_OPEN.swap(false, Ordering::AcqRel) {
+                let starting = crate::loader::BUILDING.load(Ordering::Acquire) == u64::from(module)
+                    || REGISTRY.lock().by_id(module).is_some_and(|m| m.loading);
+                if starting && FAIL_IN_OPEN.swap(false, Ordering::AcqRel) {
                     fail_once_listed(module);
                 }
                 let mut buf = [0u8; modsdk::TEXT_MAX];
